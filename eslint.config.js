@@ -1,0 +1,63 @@
+// @ts-check
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+// Provider SDKs stay inside channels/: the core knows no provider (design: "Contracts that stay put").
+const providerSdks = ['twilio', 'twilio/*', 'imapflow', 'mailparser', 'nodemailer'];
+
+export default tseslint.config(
+  { ignores: ['node_modules/**', '.data/**', 'dist/**', 'web-console/dist/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': 'error',
+      '@typescript-eslint/switch-exhaustiveness-check': [
+        'error',
+        { considerDefaultExhaustiveForUnions: true, requireDefaultForNonUnion: false },
+      ],
+      '@typescript-eslint/consistent-type-imports': 'error',
+      // Fastify handlers and hooks are async by contract, with or without an await inside.
+      '@typescript-eslint/require-await': 'off',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: providerSdks
+            .filter((p) => !p.includes('*'))
+            .map((name) => ({ name, message: 'Provider SDKs are used only inside channels/.' })),
+          patterns: [{ group: providerSdks, message: 'Provider SDKs are used only inside channels/.' }],
+        },
+      ],
+    },
+  },
+  {
+    files: ['channels/**/*.ts'],
+    rules: { 'no-restricted-imports': 'off' },
+  },
+  {
+    // Migrations are frozen in time: they may not import the application.
+    files: ['migrations/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['../src/*', '../src/**', '../channels/**'],
+              message: 'Migrations import nothing from the app.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['**/*.js'],
+    ...tseslint.configs.disableTypeChecked,
+  },
+);

@@ -1,0 +1,68 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyInstance } from 'fastify';
+import { Type } from 'typebox';
+import type { AuthService } from '../agents/auth.service.js';
+import { currentAgent, roles, sessionCookie } from './auth.guard.js';
+import { Agent, ErrorBody } from './schemas.js';
+
+export function authRoutes(
+  base: FastifyInstance,
+  deps: { auth: AuthService; isSecureCookie: boolean; sessionTtlSeconds: number },
+) {
+  const app = base.withTypeProvider<TypeBoxTypeProvider>();
+
+  app.post(
+    '/api/auth/login',
+    {
+      config: { access: 'public' },
+      schema: {
+        tags: ['auth'],
+        summary: 'Log in with email and password; sets the httpOnly session cookie',
+        body: Type.Object({
+          email: Type.String({ maxLength: 320 }),
+          password: Type.String({ minLength: 1, maxLength: 200 }),
+        }),
+        response: { 200: Type.Object({ agent: Agent }), 401: ErrorBody },
+      },
+    },
+    async (request, reply) => {
+      const { token, agent } = await deps.auth.login(request.body.email, request.body.password);
+      void reply.setCookie(sessionCookie, token, {
+        httpOnly: true,
+        sameSite: 'lax',
+        secure: deps.isSecureCookie,
+        path: '/',
+        maxAge: deps.sessionTtlSeconds,
+      });
+      request.log.info({ agentId: agent.id }, 'agent logged in');
+      return { agent };
+    },
+  );
+
+  app.post(
+    '/api/auth/logout',
+    {
+      config: { access: roles.anyAgent },
+      schema: { tags: ['auth'], summary: 'End the session', response: { 204: Type.Null() } },
+    },
+    async (request, reply) => {
+      const token = request.cookies[sessionCookie];
+      if (token) await deps.auth.logout(token);
+      void reply.clearCookie(sessionCookie, { path: '/' });
+      return reply.code(204).send(null);
+    },
+  );
+
+  app.get(
+    '/api/auth/me',
+    {
+      config: { access: roles.anyAgent },
+      schema: {
+        tags: ['auth'],
+        summary: 'The logged-in agent',
+        response: { 200: Type.Object({ agent: Agent }) },
+      },
+    },
+    async (request) => ({ agent: currentAgent(request) }),
+  );
+}

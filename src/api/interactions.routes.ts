@@ -1,0 +1,45 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyInstance } from 'fastify';
+import { Type } from 'typebox';
+import type { InteractionsService } from '../interactions/interactions.service.js';
+import { currentAgent, roles } from './auth.guard.js';
+import { IdParams, Interaction, LoggedEvent } from './schemas.js';
+
+export function interactionsRoutes(base: FastifyInstance, deps: { interactions: InteractionsService }) {
+  const app = base.withTypeProvider<TypeBoxTypeProvider>();
+
+  app.get(
+    '/api/interactions/:id',
+    {
+      config: { access: roles.anyAgent },
+      schema: {
+        tags: ['interactions'],
+        summary: 'An interaction with its whole event log, oldest first',
+        params: IdParams,
+        response: { 200: Type.Object({ interaction: Interaction, events: Type.Array(LoggedEvent) }) },
+      },
+    },
+    async (request) => deps.interactions.detail(request.params.id),
+  );
+
+  app.post(
+    '/api/interactions/:id/notes',
+    {
+      config: { access: roles.anyAgent },
+      schema: {
+        tags: ['interactions'],
+        summary: 'Add an internal note (never sent to the customer)',
+        params: IdParams,
+        body: Type.Object(
+          { text: Type.String({ minLength: 1, maxLength: 20_000 }) },
+          { additionalProperties: false },
+        ),
+        response: { 201: Type.Object({ event: LoggedEvent }) },
+      },
+    },
+    async (request, reply) =>
+      reply.code(201).send({
+        event: await deps.interactions.addNote(request.params.id, request.body.text, currentAgent(request)),
+      }),
+  );
+}

@@ -1,0 +1,153 @@
+import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
+
+// Row types as Postgres stores them (snake_case). They never leave src/db/: repositories map them to domain
+// objects.
+
+type CreatedAt = ColumnType<Date, Date | string | undefined, never>;
+type UpdatedAt = ColumnType<Date, Date | string | undefined, Date | string>;
+type Json<T> = ColumnType<T, string, string>;
+
+export interface AgentsTable {
+  id: Generated<string>;
+  email: string;
+  display_name: string;
+  role: 'agent' | 'supervisor' | 'admin';
+  password_hash: string;
+  is_disabled: Generated<boolean>;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+}
+
+export interface AgentSkillsTable {
+  agent_id: string;
+  skill: string;
+  level: number;
+}
+
+export interface AgentCapacitiesTable {
+  agent_id: string;
+  channel: string;
+  capacity: number;
+}
+
+export interface AccountsTable {
+  id: Generated<string>;
+  name: string;
+  tier: Generated<string>;
+  owner_agent_id: string | null;
+  created_at: CreatedAt;
+}
+
+export interface CustomersTable {
+  id: Generated<string>;
+  display_name: string | null;
+  account_id: string | null;
+  merged_into_id: string | null;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+}
+
+export interface IdentitiesTable {
+  id: Generated<string>;
+  customer_id: string;
+  kind: string;
+  value: string;
+  raw_value: string;
+  created_at: CreatedAt;
+}
+
+export interface InteractionsTable {
+  id: Generated<string>;
+  ticket_number: ColumnType<string, never, never>;
+  customer_id: string;
+  channel: string;
+  direction: string;
+  status: Generated<string>;
+  queue: string | null;
+  priority: Generated<number>;
+  assignee_id: string | null;
+  external_id: string;
+  thread_key: string | null;
+  subject: string | null;
+  created_at: CreatedAt;
+  offered_at: Date | null;
+  assigned_at: Date | null;
+  first_response_at: Date | null;
+  closed_at: Date | null;
+  updated_at: UpdatedAt;
+}
+
+export interface InteractionEventsTable {
+  id: ColumnType<string, never, never>;
+  interaction_id: string;
+  type: string;
+  actor_type: 'customer' | 'agent' | 'system';
+  actor_id: string | null;
+  channel: string;
+  external_id: string | null;
+  payload: Json<Record<string, unknown>>;
+  occurred_at: CreatedAt;
+  recorded_at: CreatedAt;
+}
+
+export interface AttachmentsTable {
+  id: Generated<string>;
+  interaction_id: string;
+  event_id: string | null;
+  file_name: string;
+  content_type: string;
+  size_bytes: number;
+  storage_key: string;
+  sha256: string | null;
+  created_at: CreatedAt;
+}
+
+export interface DuplicateSuggestionsTable {
+  id: Generated<string>;
+  customer_id: string;
+  other_customer_id: string;
+  score: number;
+  reasons: Json<string[]>;
+  status: Generated<'open' | 'merged' | 'dismissed'>;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+}
+
+export interface IdentityMentionsTable {
+  customer_id: string;
+  kind: string;
+  value: string;
+  event_id: string;
+}
+
+export interface AuditLogTable {
+  id: ColumnType<string, never, never>;
+  actor_id: string | null;
+  action: string;
+  subject_type: string;
+  subject_id: string;
+  details: Json<Record<string, unknown>>;
+  occurred_at: CreatedAt;
+}
+
+export interface Database {
+  agents: AgentsTable;
+  agent_skills: AgentSkillsTable;
+  agent_capacities: AgentCapacitiesTable;
+  accounts: AccountsTable;
+  customers: CustomersTable;
+  identities: IdentitiesTable;
+  interactions: InteractionsTable;
+  interaction_events: InteractionEventsTable;
+  attachments: AttachmentsTable;
+  duplicate_suggestions: DuplicateSuggestionsTable;
+  identity_mentions: IdentityMentionsTable;
+  audit_log: AuditLogTable;
+}
+
+export type AgentRow = Selectable<AgentsTable>;
+export type CustomerRow = Selectable<CustomersTable>;
+export type IdentityRow = Selectable<IdentitiesTable>;
+export type InteractionRow = Selectable<InteractionsTable>;
+export type InteractionEventRow = Selectable<InteractionEventsTable>;
+export type NewAuditEntry = Insertable<AuditLogTable>;

@@ -1,0 +1,47 @@
+/*
+ * The one error catalogue. Every failure the API reports has a code here, with its HTTP status; app.ts maps
+ * AppError to responses in one place. Clients see `message` only for statuses below 500.
+ */
+export const errorCatalogue = {
+  VALIDATION_FAILED: { status: 400, message: 'The request is not valid.' },
+  INVALID_CONTACT: { status: 400, message: 'The contact is not valid.' },
+  INVALID_IDENTITY: { status: 400, message: 'The identity cannot be normalized.' },
+  INVALID_CURSOR: { status: 400, message: 'The page cursor is not valid.' },
+  NOT_AUTHENTICATED: { status: 401, message: 'Log in first.' },
+  INVALID_CREDENTIALS: { status: 401, message: 'Wrong email or password.' },
+  FORBIDDEN: { status: 403, message: 'Your role does not allow this.' },
+  NOT_FOUND: { status: 404, message: 'Not found.' },
+  AGENT_NOT_FOUND: { status: 404, message: 'No such agent.' },
+  CUSTOMER_NOT_FOUND: { status: 404, message: 'No such customer.' },
+  INTERACTION_NOT_FOUND: { status: 404, message: 'No such interaction.' },
+  SUGGESTION_NOT_FOUND: { status: 404, message: 'No such duplicate suggestion.' },
+  MERGE_NOT_FOUND: { status: 404, message: 'No such merge.' },
+  AGENT_EMAIL_TAKEN: { status: 409, message: 'An agent with that email exists.' },
+  CUSTOMER_ALREADY_MERGED: { status: 409, message: 'That customer was merged into another.' },
+  MERGE_SAME_CUSTOMER: { status: 409, message: 'A customer cannot be merged into itself.' },
+  MERGE_ALREADY_UNDONE: { status: 409, message: 'That merge was already undone.' },
+  MERGE_SUPERSEDED: { status: 409, message: 'A later merge moved these records; undo that first.' },
+  PAYLOAD_TOO_LARGE: { status: 413, message: 'The request is too large.' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Send JSON.' },
+  RATE_LIMITED: { status: 429, message: 'Too many requests; try again shortly.' },
+  SERVICE_UNAVAILABLE: { status: 503, message: 'A backing service is unavailable; retry.' },
+  INTERNAL: { status: 500, message: 'Internal error.' },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type ErrorCode = keyof typeof errorCatalogue;
+
+export class AppError extends Error {
+  override name = 'AppError';
+  readonly status: number;
+
+  constructor(
+    readonly code: ErrorCode,
+    message?: string,
+    readonly details?: Record<string, unknown>,
+  ) {
+    super(message ?? errorCatalogue[code].message);
+    this.status = errorCatalogue[code].status;
+  }
+}
+
+export const isAppError = (error: unknown): error is AppError => error instanceof AppError;
