@@ -1,11 +1,7 @@
-import { promises as fs } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { FileMigrationProvider, Migrator, sql, type Kysely } from 'kysely';
+import { Migrator, sql, type Kysely } from 'kysely';
 import type pg from 'pg';
+import { migrations } from '../../migrations/index.js';
 import type { Database } from './tables.js';
-
-const migrationFolder = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../migrations');
 
 export interface MigrationOutcome {
   applied: string[];
@@ -28,7 +24,7 @@ export async function migrateToLatest(
       const migrator = new Migrator({
         db,
         migrationTableSchema: schema,
-        provider: new FileMigrationProvider({ fs, path, migrationFolder }),
+        provider: { getMigrations: async () => migrations },
       });
       const { error, results } = await migrator.migrateToLatest();
       if (error) throw error instanceof Error ? error : new Error('migration failed', { cause: error });

@@ -1,0 +1,11 @@
+import type { Migration } from 'kysely';
+import * as createCoreTables from './2026-11-22_create_core_tables.js';
+
+/*
+ * Every migration, by name, in the order they apply. A new migration is a new file plus one line here;
+ * an applied migration is never edited. (An explicit list rather than a folder scan: it works the same
+ * under tsx, vitest and a compiled build.)
+ */
+export const migrations: Record<string, Migration> = {
+  '2026-11-22_create_core_tables': createCoreTables,
+};
