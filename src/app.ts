@@ -17,7 +17,7 @@ import { interactionsRoutes } from './api/interactions.routes.js';
 import { systemRoutes } from './api/system.routes.js';
 import type { Config } from './config.js';
 import { createCustomersService } from './customers/customers.service.js';
-import { createDuplicateDetector, mayContainPhone } from './customers/duplicate-detector.service.js';
+import { createDuplicateDetector } from './customers/duplicate-detector.service.js';
 import { openDatabase, type DatabaseHandle } from './db/database.js';
 import { createAgentsRepository } from './db/repositories/agents.repository.js';
 import { createAuditRepository } from './db/repositories/audit.repository.js';
@@ -105,24 +105,10 @@ export async function buildApp(options: AppOptions) {
     interactions: repositories.interactions,
     events,
     defaultPhoneRegion: config.defaultPhoneRegion,
-    onIdentitiesChanged: (customerId, sharedContactCustomerIds) =>
-      jobs.enqueue('customers.detect-duplicates', { customerId, sharedContactCustomerIds }),
   });
   const ingest = async (contact: Parameters<typeof ingestService.ingest>[0]) => {
     const result = await ingestService.ingest(contact);
     ingested.inc({ channel: contact.channel, duplicate: String(result.isDuplicate) });
-    // A known customer writing a number in a message (an email signature) may reveal a duplicate.
-    if (
-      !result.isDuplicate &&
-      !result.isNewCustomer &&
-      result.newIdentityIds.length === 0 &&
-      mayContainPhone(contact.text)
-    ) {
-      await jobs.enqueue('customers.detect-duplicates', {
-        customerId: result.customerId,
-        sharedContactCustomerIds: [],
-      });
-    }
     return result;
   };
   const customers = createCustomersService({
@@ -134,14 +120,15 @@ export async function buildApp(options: AppOptions) {
   const interactions = createInteractionsService({ interactions: repositories.interactions, events });
 
   const jobHandlers: JobHandlers = {
-    'customers.detect-duplicates': async ({ customerId, sharedContactCustomerIds }) => {
-      await duplicateDetector.detectFor(customerId, sharedContactCustomerIds);
+    'customers.sweep-duplicates': async () => {
+      await duplicateDetector.sweep(200);
     },
   };
   const worker =
     options.isWorker === false
       ? undefined
       : startJobWorker(bullConnection, config.redisPrefix, jobHandlers, app.log);
+  if (worker) await jobs.schedule('customers.sweep-duplicates', config.duplicateSweepMs);
 
   app.addHook('onClose', async () => {
     await worker?.close();

@@ -23,6 +23,8 @@ export interface Config {
   isSecureCookie: boolean;
   logLevel: string;
   dataDir: string;
+  /** How often the duplicate sweep looks for customers that ingest flagged. */
+  duplicateSweepMs: number;
 }
 
 export class ConfigError extends Error {
@@ -56,5 +58,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     isSecureCookie: publicBaseUrl.startsWith('https:'),
     logLevel: env.LOG_LEVEL ?? 'info',
     dataDir: env.DATA_DIR ?? '.data',
+    duplicateSweepMs: Number(env.DUPLICATE_SWEEP_MS ?? 2000),
   };
 }

@@ -14,6 +14,7 @@ import type {
 } from '../db/repositories/interactions.repository.js';
 import type { MergesRepository } from '../db/repositories/merges.repository.js';
 import { AppError } from '../errors.js';
+import type { IdentityKind } from '../interactions/inbound-contact.js';
 import type { DomainEvents } from '../events.js';
 import { normalizeEmail, normalizePhone } from './identity-normalizer.js';
 
@@ -49,22 +50,23 @@ export function createCustomersService(deps: CustomersServiceDeps) {
     async search(query: string, limit = 20): Promise<CustomerSummary[]> {
       const q = query.trim();
       if (!q) return [];
-      const identityValues: string[] = [];
+      const identities: { kind: IdentityKind; value: string }[] = [];
       if (q.includes('@')) {
         try {
-          identityValues.push(normalizeEmail(q));
+          identities.push({ kind: 'email', value: normalizeEmail(q) });
         } catch {
           // not an address: searched as a name below
         }
       }
       if (/\d/.test(q)) {
         try {
-          identityValues.push(normalizePhone(q, deps.defaultPhoneRegion));
+          const value = normalizePhone(q, deps.defaultPhoneRegion);
+          identities.push({ kind: 'phone', value }, { kind: 'fax', value });
         } catch {
           // not a number
         }
       }
-      return deps.customers.search({ identityValues, name: identityValues.length ? undefined : q, limit });
+      return deps.customers.search({ identities, name: identities.length ? undefined : q, limit });
     },
 
     async profile(

@@ -7,9 +7,11 @@ import { nationalNumberOf } from './identity-normalizer.js';
 
 /*
  * Looks for customers who are probably the same person as `customerId`, and records *suggestions* with a
- * score and the reasons. It never merges: a supervisor confirms. Runs as a job after ingest created a
- * customer or identity, or received text that may carry a phone number. Signals and scores:
- *  - shared_contact (0.95): one contact carried identities that belong to both customers;
+ * score and the reasons. It never merges: a supervisor confirms. Ingest flags a customer when it creates
+ * it or one of its identities, or receives text that may carry a phone number; the repeating sweep job
+ * checks flagged customers in batches, off the ingest path. Signals and scores:
+ *  - shared_contact (0.95): one contact carried identities that belong to both customers (recorded by the
+ *    ingest function itself, since only that moment knows it);
  *  - same_number_other_kind (0.9): one's fax number is the other's phone number (or the reverse);
  *  - phone_in_signature (0.85): a number one customer wrote (an email signature) is the other's phone or fax;
  *  - same_name_and_email_domain (0.8): same normalized name and the same email domain, free-mail excluded;
@@ -88,6 +90,16 @@ export interface DuplicateDetectorDeps {
 
 export function createDuplicateDetector(deps: DuplicateDetectorDeps) {
   return {
+    /** Checks up to `limit` flagged customers; returns how many were checked. */
+    async sweep(limit: number): Promise<number> {
+      const pending = await deps.customers.pendingDuplicateChecks(limit);
+      for (const { id, requestedAt } of pending) {
+        await this.detectFor(id);
+        await deps.customers.clearDuplicateCheck(id, requestedAt);
+      }
+      return pending.length;
+    },
+
     async detectFor(customerId: string, sharedContactCustomerIds: string[] = []): Promise<number> {
       const customer = await deps.customers.findById(customerId);
       if (!customer || customer.mergedIntoId) return 0;

@@ -43,6 +43,7 @@ export interface CustomersTable {
   display_name: string | null;
   account_id: string | null;
   merged_into_id: string | null;
+  duplicate_check_requested_at: Date | null;
   created_at: CreatedAt;
   updated_at: UpdatedAt;
 }

@@ -228,7 +228,7 @@ export async function seedDemo(services: Services, log: (line: string) => void):
   }
 
   log('looking for duplicate customers (suggestions only; a supervisor decides)');
-  for (const c of await services.customers.search('Priya', 10))
-    await services.duplicateDetector.detectFor(c.id);
+  const checked = await services.duplicateDetector.sweep(1000);
+  log(`  ${checked} customers checked`);
   log('demo data ready');
 }

@@ -2,6 +2,7 @@ import type { CountryCode } from 'libphonenumber-js';
 import { normalizeIdentity, type NormalizedIdentity } from '../customers/identity-normalizer.js';
 import type { InteractionsRepository, IngestRecord } from '../db/repositories/interactions.repository.js';
 import { AppError } from '../errors.js';
+import { mayContainPhone } from '../customers/duplicate-detector.service.js';
 import type { DomainEvents, InteractionEventPayloads } from '../events.js';
 import { channels, type InboundContact, type IngestResult } from './inbound-contact.js';
 
@@ -9,8 +10,6 @@ export interface IngestDependencies {
   interactions: InteractionsRepository;
   events: DomainEvents;
   defaultPhoneRegion: CountryCode;
-  /** Called for new customers or identities, to look for duplicates off the hot path (a job). */
-  onIdentitiesChanged: (customerId: string, otherCustomerIds: string[]) => Promise<void>;
 }
 
 const maxExternalIdLength = 500;
@@ -19,7 +18,8 @@ const maxTextLength = 1_000_000;
 /*
  * ingest(): the single door into the unified log. Idempotent on (channel, externalId): a provider's retry, or
  * the same contact reaching two processes at once, returns the first result with isDuplicate set and changes
- * nothing. Normalization happens here, once, so every adapter gets the same identities.
+ * nothing. Normalization happens here, once, so every adapter gets the same identities. Duplicate detection
+ * is not done here: the ingest function flags the customer and the duplicate sweep job checks it.
  */
 export function createIngestService(deps: IngestDependencies) {
   return {
@@ -27,9 +27,6 @@ export function createIngestService(deps: IngestDependencies) {
       const record = toRecord(contact, deps.defaultPhoneRegion);
       const result = await deps.interactions.ingest(record);
       if (result.isDuplicate) return result;
-      if (result.isNewCustomer || result.newIdentityIds.length > 0 || result.otherCustomerIds.length > 0) {
-        await deps.onIdentitiesChanged(result.customerId, result.otherCustomerIds);
-      }
       deps.events.publish('contact.ingested', {
         interactionId: result.interactionId,
         customerId: result.customerId,
@@ -87,11 +84,11 @@ function toRecord(contact: InboundContact, region: CountryCode): IngestRecord {
     direction: contact.direction ?? 'inbound',
     occurredAt: contact.occurredAt ? contact.occurredAt.toISOString() : null,
     displayName: contact.displayName?.trim().slice(0, 200) || null,
-    threadKey: contact.threadKey?.trim() || null,
+    threadKey: contact.threadKey?.trim().slice(0, 500) || null,
     subject: contact.subject?.slice(0, 998) ?? null,
     identities,
     attachments: (contact.attachments ?? []).map((a) => ({ ...a, sha256: a.sha256 ?? null })),
-    eventType: 'message.received',
+    mayRevealDuplicate: mayContainPhone(contact.text),
     eventPayload: unusable.length ? { ...payload, unusableIdentities: unusable } : payload,
   };
 }

@@ -9,7 +9,8 @@ import type { FastifyBaseLogger } from 'fastify';
  */
 
 export interface JobPayloads {
-  'customers.detect-duplicates': { customerId: string; sharedContactCustomerIds: string[] };
+  /** Repeating: checks customers flagged by ingest for duplicates (see duplicate-detector.service.ts). */
+  'customers.sweep-duplicates': Record<string, never>;
 }
 
 export type JobName = keyof JobPayloads;
@@ -27,6 +28,8 @@ export interface JobQueue {
     data: JobPayloads[N],
     options?: { jobId?: string; delayMs?: number },
   ): Promise<void>;
+  /** A repeating job, one schedule across all processes (re-scheduling replaces it). */
+  schedule<N extends JobName>(name: N, everyMs: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -47,6 +50,9 @@ export function createJobQueue(connection: ConnectionOptions, prefix: string): J
         ...(options.jobId && { jobId: options.jobId }),
         ...(options.delayMs && { delay: options.delayMs }),
       });
+    },
+    async schedule(name, everyMs) {
+      await queue.upsertJobScheduler(name, { every: everyMs }, { name, data: {} });
     },
     close: () => queue.close(),
   };

@@ -14,8 +14,13 @@ import pg from 'pg';
 export interface LocalServicesOptions {
   /** Folder for the servers' data, e.g. `.data/dev` or `.data/test`. */
   dataDir: string;
-  /** Throw-away data (tests): fsync off, no Redis persistence, and the folder wiped first. */
+  /** Throw-away data (tests, benchmarks): no Redis persistence, and the folder wiped first. */
   isEphemeral: boolean;
+  /**
+   * Postgres flushes every commit to disk (fsync, synchronous_commit), as a system of record must. Defaults
+   * to !isEphemeral; benchmarks keep it on so that they measure what production runs.
+   */
+  isDurable?: boolean;
   log: (line: string) => void;
 }
 
@@ -172,7 +177,7 @@ function logChildOutput(child: ChildProcess, name: string, log: (line: string) =
       if (!line.trim()) continue;
       sink.push(line);
       if (sink.length > 50) sink.shift();
-      if (/FATAL|PANIC/.test(line)) log(`${name}: ${line}`);
+      if (/FATAL|PANIC/.test(line) && !/administrator command/.test(line)) log(`${name}: ${line}`);
     }
   };
   child.stdout?.on('data', onData);
@@ -230,7 +235,7 @@ export async function startLocalServices(options: LocalServicesOptions): Promise
     'max_connections=300',
     '-c',
     'shared_buffers=256MB',
-    ...(options.isEphemeral
+    ...(!(options.isDurable ?? !options.isEphemeral)
       ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off']
       : []),
   ];

@@ -102,17 +102,19 @@ export function createCustomersRepository(db: Kysely<Database>) {
 
     /** Exact identity matches first (phone or email), then name prefix matches. Merged customers are hidden. */
     async search(q: {
-      identityValues: string[];
+      identities: { kind: IdentityKind; value: string }[];
       name: string | undefined;
       limit: number;
     }): Promise<CustomerSummary[]> {
       const ids: string[] = [];
-      if (q.identityValues.length > 0) {
+      if (q.identities.length > 0) {
         const rows = await db
           .selectFrom('identities as i')
           .innerJoin('customers as c', 'c.id', 'i.customer_id')
           .select('c.id')
-          .where('i.value', 'in', q.identityValues)
+          .where((eb) =>
+            eb.or(q.identities.map((x) => eb.and([eb('i.kind', '=', x.kind), eb('i.value', '=', x.value)]))),
+          )
           .where('c.merged_into_id', 'is', null)
           .limit(q.limit)
           .execute();
@@ -166,6 +168,28 @@ export function createCustomersRepository(db: Kysely<Database>) {
         .returning('id')
         .executeTakeFirstOrThrow();
       return row.id;
+    },
+
+    /** Customers flagged for a duplicate check, oldest request first, with the flag's value. */
+    async pendingDuplicateChecks(limit: number): Promise<{ id: string; requestedAt: Date }[]> {
+      const rows = await db
+        .selectFrom('customers')
+        .select(['id', 'duplicate_check_requested_at'])
+        .where('duplicate_check_requested_at', 'is not', null)
+        .orderBy('duplicate_check_requested_at')
+        .limit(limit)
+        .execute();
+      return rows.map((r) => ({ id: r.id, requestedAt: r.duplicate_check_requested_at! }));
+    },
+
+    /** Clears the flag unless a newer request came in while the check ran. */
+    async clearDuplicateCheck(id: string, requestedAt: Date): Promise<void> {
+      await db
+        .updateTable('customers')
+        .set({ duplicate_check_requested_at: null })
+        .where('id', '=', id)
+        .where('duplicate_check_requested_at', '=', requestedAt)
+        .execute();
     },
 
     async count(): Promise<number> {

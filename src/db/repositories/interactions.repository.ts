@@ -20,7 +20,7 @@ export interface IngestRecord {
     storageKey: string;
     sha256: string | null;
   }[];
-  eventType: string;
+  mayRevealDuplicate: boolean;
   eventPayload: Record<string, unknown>;
 }
 

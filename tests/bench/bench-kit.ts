@@ -1,0 +1,106 @@
+import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { loadConfig, type Config } from '../../src/config.js';
+import { startLocalServices, type LocalServices } from '../../src/runtime/local-services.js';
+
+/*
+ * Shared by the benchmarks: services (local unless DATABASE_URL / REDIS_URL are set), a timed loop of
+ * concurrent producers with latency percentiles, and a table printer. Benchmarks always print a bare
+ * baseline measured in the same run and the ratio: these machines are noisy, a lone figure means little.
+ */
+
+export const say = (line: string) => process.stdout.write(`bench: ${line}\n`);
+
+export async function benchServices(): Promise<{ config: Config; stop: () => Promise<void> }> {
+  const base = loadConfig();
+  const id = randomBytes(4).toString('hex');
+  let local: LocalServices | undefined;
+  if (!base.databaseUrl || !base.redisUrl) {
+    // Durable, as production runs: every commit flushed to disk.
+    local = await startLocalServices({
+      dataDir: `.data/bench-${process.pid}`,
+      isEphemeral: true,
+      isDurable: true,
+      log: say,
+    });
+  }
+  const config: Config = {
+    ...base,
+    databaseUrl: base.databaseUrl ?? local!.databaseUrl,
+    redisUrl: base.redisUrl ?? local!.redisUrl,
+    databaseSchema: `bench_${id}`,
+    redisPrefix: `bench_${id}:`,
+    logLevel: 'warn',
+  };
+  return {
+    config,
+    stop: async () => {
+      await local?.stop();
+      if (local) rmSync(`.data/bench-${process.pid}`, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface LoopResult {
+  name: string;
+  operations: number;
+  seconds: number;
+  perSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  errors: number;
+}
+
+/** Runs `producers` concurrent loops of `operation` for `seconds`, recording each call's latency. */
+export async function timedLoop(
+  name: string,
+  producers: number,
+  seconds: number,
+  operation: (producer: number, i: number) => Promise<unknown>,
+): Promise<LoopResult> {
+  const latencies: number[] = [];
+  let errors = 0;
+  let firstError: unknown;
+  const started = performance.now();
+  const deadline = started + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: producers }, async (_, producer) => {
+      for (let i = 0; performance.now() < deadline; i++) {
+        const t0 = performance.now();
+        try {
+          await operation(producer, i);
+          latencies.push(performance.now() - t0);
+        } catch (error) {
+          errors += 1;
+          firstError ??= error;
+        }
+      }
+    }),
+  );
+  const elapsed = (performance.now() - started) / 1000;
+  if (firstError) say(`${name}: ${errors} errors, first: ${(firstError as Error).message}`);
+  latencies.sort((a, b) => a - b);
+  const pick = (q: number) =>
+    latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? NaN;
+  return {
+    name,
+    operations: latencies.length,
+    seconds: elapsed,
+    perSecond: latencies.length / elapsed,
+    p50Ms: pick(0.5),
+    p99Ms: pick(0.99),
+    errors,
+  };
+}
+
+export function printTable(rows: Record<string, string | number>[]): void {
+  const headers = Object.keys(rows[0] ?? {});
+  const cells = rows.map((r) => headers.map((h) => String(r[h])));
+  const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
+  const line = (values: string[]) => values.map((v, i) => v.padEnd(widths[i]!)).join('  ');
+  process.stdout.write(`${line(headers)}\n${line(widths.map((w) => '-'.repeat(w)))}\n`);
+  for (const c of cells) process.stdout.write(`${line(c)}\n`);
+}
+
+export const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : '-');

@@ -1,0 +1,125 @@
+import { sql } from 'kysely';
+import { buildApp } from '../../src/app.js';
+import { openDatabase } from '../../src/db/database.js';
+import { migrateToLatest } from '../../src/db/migrate.js';
+import type { Channel, InboundContact } from '../../src/interactions/inbound-contact.js';
+import { benchServices, fmt, printTable, say, timedLoop, type LoopResult } from './bench-kit.js';
+
+/*
+ * npm run bench:ingest — contacts ingested per second with 8 concurrent producers, p50/p99 latency, beside
+ * a bare loop of single-row INSERTs on the same database in the same run, and the ratio.
+ * Target: ingest >= 0.4 x the bare insert rate.
+ *
+ * The mix: 70% of contacts come from returning customers (a pool of 5,000 known identities), 30% from new
+ * ones; channels spread over voice, email, chat and fax; a third of emails and every chat carry a thread
+ * key. Duplicate detection jobs are enqueued (as in production) but processed by no worker here: this
+ * measures the ingest path, not the background work.
+ */
+
+export const ingestTarget = 0.4;
+const producers = 8;
+
+export async function runIngestBench(
+  seconds: number,
+): Promise<{ bare: LoopResult; ingest: LoopResult; ratio: number }> {
+  const { config, stop } = await benchServices();
+  try {
+    const handle = openDatabase(config.databaseUrl!, config.databaseSchema, { max: producers + 2 });
+    await migrateToLatest(handle.db, handle.pool, config.databaseSchema);
+    await sql`create table bench_bare (id bigint generated always as identity primary key, external_id text not null, payload jsonb not null, created_at timestamptz not null default now())`.execute(
+      handle.db,
+    );
+
+    const { services, app } = await buildApp({ config, isWorker: false });
+    const channels: Channel[] = ['voice', 'email', 'chat', 'fax'];
+    const knownPool = 5000;
+    const phone = (n: number) => `+1415${String(2000000 + n).padStart(7, '0')}`;
+    let sequence = 0;
+    const contact = (producer: number, i: number): InboundContact => {
+      const n = sequence++;
+      const channel = channels[n % 4]!;
+      const isReturning = n % 10 < 7;
+      const who = isReturning ? n % knownPool : knownPool + n;
+      const identity =
+        channel === 'email'
+          ? { kind: 'email' as const, value: `customer${who}@example.com` }
+          : channel === 'chat'
+            ? { kind: 'chat_visitor' as const, value: `visitor-${who}` }
+            : { kind: channel === 'fax' ? ('fax' as const) : ('phone' as const), value: phone(who) };
+      return {
+        channel,
+        externalId: `bench-${producer}-${i}-${n}`,
+        identities: [identity],
+        displayName: `Customer ${who}`,
+        ...(channel === 'chat' && { threadKey: `session-${who}` }),
+        ...(channel === 'email' && n % 3 === 0 && { threadKey: `thread-${who}`, subject: 'Re: my order' }),
+        text: `Message ${n} about order ${who}`,
+      };
+    };
+
+    say(`warming up (${producers} producers)`);
+    await timedLoop('warm-up bare', producers, 1, (p, i) =>
+      handle.pool.query({
+        name: 'bench_bare',
+        text: 'insert into bench_bare (external_id, payload) values ($1, $2)',
+        values: [`w-${p}-${i}`, '{}'],
+      }),
+    );
+    await timedLoop('warm-up ingest', producers, 1, (p, i) => services.ingest(contact(p, i + 1_000_000)));
+
+    say(`bare single-row INSERTs: ${producers} producers for ${seconds}s`);
+    const bare = await timedLoop('bare insert', producers, seconds, (p, i) =>
+      handle.pool.query({
+        name: 'bench_bare',
+        text: 'insert into bench_bare (external_id, payload) values ($1, $2)',
+        values: [`b-${p}-${i}`, JSON.stringify({ text: `Message ${i}` })],
+      }),
+    );
+    say(`ingest(): ${producers} producers for ${seconds}s`);
+    const ingest = await timedLoop('ingest', producers, seconds, (p, i) => services.ingest(contact(p, i)));
+
+    await app.close();
+    await sql`drop schema ${sql.id(config.databaseSchema)} cascade`.execute(handle.db);
+    await handle.close();
+    return { bare, ingest, ratio: ingest.perSecond / bare.perSecond };
+  } finally {
+    await stop();
+  }
+}
+
+export function ingestRows(r: { bare: LoopResult; ingest: LoopResult; ratio: number }) {
+  return [
+    {
+      benchmark: 'bare single-row INSERT',
+      'ops/s': fmt(r.bare.perSecond, 0),
+      'p50 ms': fmt(r.bare.p50Ms, 2),
+      'p99 ms': fmt(r.bare.p99Ms, 2),
+      ratio: '1.00',
+      target: '',
+      verdict: '',
+    },
+    {
+      benchmark: 'ingest() contacts',
+      'ops/s': fmt(r.ingest.perSecond, 0),
+      'p50 ms': fmt(r.ingest.p50Ms, 2),
+      'p99 ms': fmt(r.ingest.p99Ms, 2),
+      ratio: fmt(r.ratio, 2),
+      target: `>= ${ingestTarget}`,
+      verdict: r.ratio >= ingestTarget ? 'met' : 'MISSED',
+    },
+  ];
+}
+
+const isMain = import.meta.url === `file://${process.argv[1]}`;
+if (isMain) {
+  const seconds = Number(process.env.BENCH_SECONDS ?? 10);
+  runIngestBench(seconds)
+    .then((r) => {
+      printTable(ingestRows(r));
+      if (r.ingest.errors || r.bare.errors) process.exitCode = 1;
+    })
+    .catch((error: unknown) => {
+      console.error(error);
+      process.exit(1);
+    });
+}

@@ -1,0 +1,9 @@
+import { printTable, say } from './bench-kit.js';
+import { ingestRows, runIngestBench } from './ingest.bench.js';
+
+// npm run bench — every benchmark, one summary table. BENCH_SECONDS sets each measured phase (default 10).
+const seconds = Number(process.env.BENCH_SECONDS ?? 10);
+say('ingest benchmark');
+const ingest = await runIngestBench(seconds);
+process.stdout.write('\n');
+printTable(ingestRows(ingest));
