@@ -132,6 +132,8 @@ export async function up(db: Kysely<any>): Promise<void> {
     end $$;
     create trigger interaction_events_append_only before update or delete on interaction_events
       for each row execute function interaction_events_append_only();
+    create trigger interaction_events_no_truncate before truncate on interaction_events
+      for each statement execute function interaction_events_append_only();
 
     create table attachments (
       id uuid primary key default uuid_v7(),

@@ -88,13 +88,12 @@ export function createCustomersService(deps: CustomersServiceDeps) {
       const before = cursor ? decodeCursor(cursor) : undefined;
       const customer = await live(id);
       // A merged customer's history now lives with the customer it was merged into.
-      const events = await deps.interactions.timeline(customer.mergedIntoId ?? id, limit + 1, before);
-      const page = events.slice(0, limit);
+      const rows = await deps.interactions.timeline(customer.mergedIntoId ?? id, limit + 1, before);
+      const page = rows.slice(0, limit);
       const last = page.at(-1);
       return {
-        events: page,
-        nextCursor:
-          events.length > limit && last ? encodeCursor({ occurredAt: last.occurredAt, id: last.id }) : null,
+        events: page.map((r) => r.event),
+        nextCursor: rows.length > limit && last ? encodeCursor(last.cursor) : null,
       };
     },
 

@@ -148,11 +148,24 @@ export function createInteractionsRepository(db: Kysely<Database>, pool: pg.Pool
     },
 
     /** Newest first across every channel; keyset pagination on (occurred_at, id). */
-    async timeline(customerId: string, limit: number, before?: TimelineCursor): Promise<LoggedEvent[]> {
+    /**
+     * Newest first across every channel; keyset pagination on (occurred_at, id). Each event comes with its
+     * cursor at full (microsecond) precision: a cursor rounded to the millisecond would skip events.
+     */
+    async timeline(
+      customerId: string,
+      limit: number,
+      before?: TimelineCursor,
+    ): Promise<{ event: LoggedEvent; cursor: TimelineCursor }[]> {
       let query = db
         .selectFrom('interaction_events as e')
         .innerJoin('interactions as i', 'i.id', 'e.interaction_id')
         .selectAll('e')
+        .select(
+          sql<string>`to_char(e.occurred_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`.as(
+            'exact_at',
+          ),
+        )
         .where('i.customer_id', '=', customerId);
       if (before) {
         query = query.where(
@@ -164,7 +177,10 @@ export function createInteractionsRepository(db: Kysely<Database>, pool: pg.Pool
         .orderBy('e.id', 'desc')
         .limit(limit)
         .execute();
-      return rows.map(toLoggedEvent);
+      return rows.map((row) => ({
+        event: toLoggedEvent(row),
+        cursor: { occurredAt: row.exact_at, id: row.id },
+      }));
     },
 
     async appendEvent(event: {
