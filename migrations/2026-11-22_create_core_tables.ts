@@ -186,11 +186,13 @@ export async function up(db: Kysely<any>): Promise<void> {
   `.execute(db);
 
   await sql.raw(INGEST_FUNCTION).execute(db);
+  await sql.raw(INGEST_BATCH_FUNCTION).execute(db);
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- see up()
 export async function down(db: Kysely<any>): Promise<void> {
   await sql`
+    drop function if exists switchboard_ingest_batch(jsonb);
     drop function if exists switchboard_ingest(jsonb);
     drop table if exists audit_log, identity_mentions, duplicate_suggestions, attachments;
     drop table if exists interaction_events;
@@ -214,7 +216,12 @@ export async function down(db: Kysely<any>): Promise<void> {
  * Written for speed (it is the hot path): one statement per step, steps skipped when they have nothing to do.
  */
 const INGEST_FUNCTION = `
-create function switchboard_ingest(contact jsonb) returns jsonb language plpgsql as $fn$
+create function switchboard_ingest(contact jsonb) returns jsonb language plpgsql
+-- Every lookup here is by key. A session caches its plans, and plans made while a table was new and empty
+-- are sequential scans that stay cached as the table grows (seen: 0.6 ms per duplicate check after a few
+-- thousand contacts). With sequential scans off, the planner takes the index whatever the statistics say.
+set enable_seqscan = off
+as $fn$
 declare
   v_channel text := contact->>'channel';
   v_external text := contact->>'externalId';
@@ -343,6 +350,38 @@ begin
   return jsonb_build_object('duplicate', false, 'eventId', v_event, 'interactionId', v_interaction,
     'customerId', v_customer, 'isNewInteraction', v_new_interaction, 'isNewCustomer', v_new_customer,
     'newIdentityIds', to_jsonb(v_new_identities), 'otherCustomerIds', to_jsonb(v_others));
+end
+$fn$;
+`;
+
+/*
+ * switchboard_ingest_batch(contacts jsonb array) -> jsonb array of switchboard_ingest results, in order, in
+ * one transaction: under load the application sends the contacts that queued up while the previous batch
+ * was in flight, so one round trip and one commit serve several contacts. Every lock key of the whole batch
+ * is taken first, in one sorted pass, so two batches can never deadlock; each contact's own locks are then
+ * re-entrant. A contact repeated within the batch comes back as a duplicate of the first.
+ */
+const INGEST_BATCH_FUNCTION = `
+create function switchboard_ingest_batch(contacts jsonb) returns jsonb language plpgsql
+set enable_seqscan = off
+as $fn$
+declare
+  v_results jsonb := '[]'::jsonb;
+  v_contact jsonb;
+begin
+  perform pg_advisory_xact_lock(k) from (
+    select hashtextextended('ext:' || (c->>'channel') || ':' || (c->>'externalId'), 0) as k
+      from jsonb_array_elements(contacts) c
+    union select hashtextextended('thread:' || (c->>'channel') || ':' || (c->>'threadKey'), 0)
+      from jsonb_array_elements(contacts) c where c->>'threadKey' is not null
+    union select hashtextextended('id:' || (i->>'kind') || ':' || (i->>'value'), 0)
+      from jsonb_array_elements(contacts) c, jsonb_array_elements(coalesce(c->'identities', '[]'::jsonb)) i
+    order by 1
+  ) keys;
+  for v_contact in select value from jsonb_array_elements(contacts) loop
+    v_results := v_results || jsonb_build_array(switchboard_ingest(v_contact));
+  end loop;
+  return v_results;
 end
 $fn$;
 `;

@@ -57,6 +57,8 @@ export async function buildApp(options: AppOptions) {
       return typeof incoming === 'string' && /^[\w.-]{1,64}$/.test(incoming) ? incoming : randomUUID();
     },
     bodyLimit: 1024 * 1024,
+    // Unknown fields are refused (400) where a schema says additionalProperties: false, not dropped silently.
+    ajv: { customOptions: { removeAdditional: false } },
     trustProxy: true,
   });
 
@@ -95,7 +97,7 @@ export async function buildApp(options: AppOptions) {
   const merges = createMergesRepository(db, repositories.audit);
   const sessions = createSessionStore(redis, config.redisPrefix, config.sessionTtlSeconds);
   const auth = createAuthService({ agents: repositories.agents, sessions });
-  const agents = createAgentsService({ agents: repositories.agents, audit: repositories.audit });
+  const agents = createAgentsService({ agents: repositories.agents, audit: repositories.audit, sessions });
   const duplicateDetector = createDuplicateDetector({
     ...repositories,
     events,
@@ -139,6 +141,9 @@ export async function buildApp(options: AppOptions) {
 
   // 3. HTTP surface.
   await app.register(cookie);
+  // The API takes JSON only: a text/plain body is what a cross-site form or fetch can send without a
+  // preflight, so refusing it (415) backs up the Origin check against CSRF.
+  app.removeContentTypeParser('text/plain');
   await app.register(swagger, {
     openapi: {
       info: { title: 'Switchboard API', version: '0.1.0', description: 'Omnichannel contact-center engine' },

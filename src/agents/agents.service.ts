@@ -2,6 +2,7 @@ import type { Agent, AgentsRepository, NewAgent, Role } from '../db/repositories
 import type { AuditRepository } from '../db/repositories/audit.repository.js';
 import { AppError } from '../errors.js';
 import { hashPassword } from './password.js';
+import type { SessionStore } from './session.store.js';
 
 export interface AgentInput {
   email: string;
@@ -12,7 +13,11 @@ export interface AgentInput {
   capacity?: NewAgent['capacity'];
 }
 
-export function createAgentsService(deps: { agents: AgentsRepository; audit: AuditRepository }) {
+export function createAgentsService(deps: {
+  agents: AgentsRepository;
+  audit: AuditRepository;
+  sessions: SessionStore;
+}) {
   return {
     list: () => deps.agents.list(),
 
@@ -54,6 +59,8 @@ export function createAgentsService(deps: { agents: AgentsRepository; audit: Aud
         ...(password !== undefined && { passwordHash: await hashPassword(password) }),
       });
       if (!agent) throw new AppError('AGENT_NOT_FOUND');
+      // A disabled agent, or one whose password changed, is logged out everywhere.
+      if (patch.isDisabled === true || password !== undefined) await deps.sessions.revokeAll(id);
       await deps.audit.record({
         actorId,
         action: 'agent.updated',

@@ -123,7 +123,7 @@ export function createDuplicateDetector(deps: DuplicateDetectorDeps) {
         )) {
           add(owner.customerId, {
             code: 'same_number_other_kind',
-            detail: `${n.kind} ${n.value} is the other's ${owner.kind}`,
+            detail: `${n.value} is one customer's phone and the other's fax`,
           });
         }
         const national = nationalNumberOf(n.value);
@@ -133,7 +133,7 @@ export function createDuplicateDetector(deps: DuplicateDetectorDeps) {
               if (owner.value !== n.value && nationalNumberOf(owner.value) === national) {
                 add(owner.customerId, {
                   code: 'phone_national_match',
-                  detail: `${n.value} and ${owner.value} share the national number ${national}`,
+                  detail: `${[n.value, owner.value].sort().join(' and ')} share the national number ${national}`,
                 });
               }
             }
@@ -151,7 +151,7 @@ export function createDuplicateDetector(deps: DuplicateDetectorDeps) {
             if (normalizeName(owner.displayName) === name) {
               add(owner.customerId, {
                 code: 'same_name_and_email_domain',
-                detail: `"${customer.displayName}" at ${domain} (${owner.value})`,
+                detail: `both named "${name}" at ${domain}`,
               });
             }
           }

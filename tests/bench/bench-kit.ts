@@ -50,6 +50,8 @@ export interface LoopResult {
   p50Ms: number;
   p99Ms: number;
   errors: number;
+  /** CPU time this Node process spent per operation (client side of the work), in microseconds. */
+  nodeCpuUsPerOp: number;
 }
 
 /** Runs `producers` concurrent loops of `operation` for `seconds`, recording each call's latency. */
@@ -63,6 +65,7 @@ export async function timedLoop(
   let errors = 0;
   let firstError: unknown;
   const started = performance.now();
+  const cpuBefore = process.cpuUsage();
   const deadline = started + seconds * 1000;
   await Promise.all(
     Array.from({ length: producers }, async (_, producer) => {
@@ -79,6 +82,7 @@ export async function timedLoop(
     }),
   );
   const elapsed = (performance.now() - started) / 1000;
+  const cpu = process.cpuUsage(cpuBefore);
   if (firstError) say(`${name}: ${errors} errors, first: ${(firstError as Error).message}`);
   latencies.sort((a, b) => a - b);
   const pick = (q: number) =>
@@ -91,6 +95,7 @@ export async function timedLoop(
     p50Ms: pick(0.5),
     p99Ms: pick(0.99),
     errors,
+    nodeCpuUsPerOp: (cpu.user + cpu.system) / Math.max(1, latencies.length),
   };
 }
 

@@ -170,25 +170,28 @@ export function createCustomersRepository(db: Kysely<Database>) {
       return row.id;
     },
 
-    /** Customers flagged for a duplicate check, oldest request first, with the flag's value. */
-    async pendingDuplicateChecks(limit: number): Promise<{ id: string; requestedAt: Date }[]> {
+    /**
+     * Customers flagged for a duplicate check, oldest request first, with the flag's exact value (as text:
+     * a JS Date keeps milliseconds, the column microseconds, and the clear below compares for equality).
+     */
+    async pendingDuplicateChecks(limit: number): Promise<{ id: string; requestedAt: string }[]> {
       const rows = await db
         .selectFrom('customers')
-        .select(['id', 'duplicate_check_requested_at'])
+        .select(['id', sql<string>`duplicate_check_requested_at::text`.as('requested_at')])
         .where('duplicate_check_requested_at', 'is not', null)
         .orderBy('duplicate_check_requested_at')
         .limit(limit)
         .execute();
-      return rows.map((r) => ({ id: r.id, requestedAt: r.duplicate_check_requested_at! }));
+      return rows.map((r) => ({ id: r.id, requestedAt: r.requested_at }));
     },
 
     /** Clears the flag unless a newer request came in while the check ran. */
-    async clearDuplicateCheck(id: string, requestedAt: Date): Promise<void> {
+    async clearDuplicateCheck(id: string, requestedAt: string): Promise<void> {
       await db
         .updateTable('customers')
         .set({ duplicate_check_requested_at: null })
         .where('id', '=', id)
-        .where('duplicate_check_requested_at', '=', requestedAt)
+        .where(sql<boolean>`duplicate_check_requested_at = ${requestedAt}::timestamptz`)
         .execute();
     },
 

@@ -1,4 +1,4 @@
-import type { Kysely, Transaction } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import { AppError } from '../../errors.js';
 import type { Database } from '../tables.js';
 import type { AuditRepository } from './audit.repository.js';
@@ -13,6 +13,21 @@ export interface MergeRecord {
   /** Target fields the merge filled in from the source; restored by undo when still unchanged. */
   filledAccountId: string | null;
   filledDisplayName: string | null;
+}
+
+/*
+ * A merge and an ingest must not interleave: an ingest that resolved the source customer just before the
+ * merge moved its identities would land its interaction on the merged record. Ingest serializes on advisory
+ * locks per identity (switchboard_ingest); the merge takes the same locks for every identity it moves,
+ * before any row lock (the order ingest uses too, so the two cannot deadlock).
+ */
+async function lockIdentitiesOf(trx: Transaction<Database>, customerIds: string[]) {
+  await sql`
+    select pg_advisory_xact_lock(k) from (
+      select distinct hashtextextended('id:' || kind || ':' || value, 0) as k
+      from identities where customer_id = any(${customerIds}::uuid[])
+      order by 1
+    ) keys`.execute(trx);
 }
 
 async function lockCustomers(trx: Transaction<Database>, ids: string[]) {
@@ -35,6 +50,7 @@ export function createMergesRepository(db: Kysely<Database>, audit: AuditReposit
     ): Promise<{ auditId: string; record: MergeRecord }> {
       if (sourceId === targetId) throw new AppError('MERGE_SAME_CUSTOMER');
       return db.transaction().execute(async (trx) => {
+        await lockIdentitiesOf(trx, [sourceId]);
         const rows = await lockCustomers(trx, [sourceId, targetId]);
         const source = rows.find((r) => r.id === sourceId);
         const target = rows.find((r) => r.id === targetId);
@@ -109,6 +125,8 @@ export function createMergesRepository(db: Kysely<Database>, audit: AuditReposit
         const entry = await audit.findById(mergeAuditId, trx);
         if (!entry || entry.action !== 'customer.merged') throw new AppError('MERGE_NOT_FOUND');
         const record = entry.details as unknown as MergeRecord;
+        // The identities that move back now belong to the target.
+        await lockIdentitiesOf(trx, [record.targetCustomerId]);
         const rows = await lockCustomers(trx, [record.sourceCustomerId, record.targetCustomerId]);
         const source = rows.find((r) => r.id === record.sourceCustomerId);
         const target = rows.find((r) => r.id === record.targetCustomerId);

@@ -1,0 +1,327 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Role } from '../../src/db/repositories/agents.repository.js';
+import { createTestContext, type TestContext } from '../support/test-context.js';
+
+/*
+ * Role × route: every /api route, called by nobody, an agent, a supervisor and an admin, with a valid request.
+ * Anonymous gets 401, a role the route does not allow gets 403 and changes nothing, an allowed role succeeds.
+ * The table must list exactly the routes the app registers: a new route without a row fails here.
+ */
+
+type Caller = 'anonymous' | Role;
+const callers: Caller[] = ['anonymous', 'agent', 'supervisor', 'admin'];
+const password = 'correct horse battery';
+
+let ctx: TestContext;
+const cookies: Partial<Record<Caller, string>> = {};
+const emails: Partial<Record<Role, string>> = {};
+let adminId: string;
+let customerId: string;
+let interactionId: string;
+let patchableAgentId: string;
+
+beforeAll(async () => {
+  ctx = await createTestContext();
+  for (const role of ['agent', 'supervisor', 'admin'] as const) {
+    emails[role] = `${role}-roles@test.switchboard`;
+    const { cookie, agentId } = await ctx.loginAs(role, { email: emails[role] });
+    cookies[role] = cookie;
+    if (role === 'admin') adminId = agentId;
+  }
+  const contact = await ctx.services.ingest({
+    channel: 'email',
+    externalId: `<${randomUUID()}@roles>`,
+    identities: [{ kind: 'email', value: 'roles@roles.example' }],
+    displayName: 'Rolf Roles',
+    text: 'hello',
+  });
+  customerId = contact.customerId;
+  interactionId = contact.interactionId;
+  patchableAgentId = (
+    await ctx.services.agents.create(
+      { email: 'patch-me@test.switchboard', displayName: 'Patch Me', role: 'agent', password },
+      null,
+    )
+  ).id;
+});
+afterAll(() => ctx.close());
+
+async function newCustomer(): Promise<string> {
+  const result = await ctx.services.ingest({
+    channel: 'email',
+    externalId: `<${randomUUID()}@roles>`,
+    identities: [{ kind: 'email', value: `${randomUUID()}@roles.example` }],
+  });
+  return result.customerId;
+}
+
+async function isMerged(id: string): Promise<boolean> {
+  return !!(await ctx.services.repositories.customers.findById(id))?.mergedIntoId;
+}
+
+interface Call {
+  url: string;
+  payload?: Record<string, unknown>;
+  /** Replaces the caller's cookie (logout ends the session it is given). */
+  cookie?: string;
+  /** Whether the call changed anything: true after an allowed call, false after a refused one. */
+  hasEffect?: () => Promise<boolean>;
+}
+
+interface RouteRow {
+  method: 'GET' | 'POST' | 'PATCH';
+  /** As registered, with :params. */
+  path: string;
+  access: 'public' | readonly Role[];
+  /** Status of an allowed call. */
+  success: number;
+  call(caller: Caller): Promise<Call>;
+}
+
+const anyAgent = ['agent', 'supervisor', 'admin'] as const;
+const supervisors = ['supervisor', 'admin'] as const;
+const admins = ['admin'] as const;
+
+const table: RouteRow[] = [
+  {
+    method: 'POST',
+    path: '/api/auth/login',
+    access: 'public',
+    success: 200,
+    call: async () => ({ url: '/api/auth/login', payload: { email: emails.agent, password } }),
+  },
+  {
+    method: 'POST',
+    path: '/api/auth/logout',
+    access: anyAgent,
+    success: 204,
+    call: async (caller) => {
+      if (caller === 'anonymous') return { url: '/api/auth/logout' };
+      const login = await ctx.app.inject({
+        method: 'POST',
+        url: '/api/auth/login',
+        payload: { email: emails[caller], password },
+      });
+      const cookie = `sb_session=${login.cookies.find((c) => c.name === 'sb_session')!.value}`;
+      return {
+        url: '/api/auth/logout',
+        cookie,
+        hasEffect: async () =>
+          (await ctx.app.inject({ method: 'GET', url: '/api/auth/me', headers: { cookie } })).statusCode ===
+          401,
+      };
+    },
+  },
+  {
+    method: 'GET',
+    path: '/api/auth/me',
+    access: anyAgent,
+    success: 200,
+    call: async () => ({ url: '/api/auth/me' }),
+  },
+  {
+    method: 'GET',
+    path: '/api/agents',
+    access: supervisors,
+    success: 200,
+    call: async () => ({ url: '/api/agents' }),
+  },
+  {
+    method: 'POST',
+    path: '/api/agents',
+    access: admins,
+    success: 201,
+    call: async () => {
+      const email = `new-${randomUUID()}@test.switchboard`;
+      return {
+        url: '/api/agents',
+        payload: { email, displayName: 'New Agent', role: 'agent', password },
+        hasEffect: async () => !!(await ctx.services.repositories.agents.findCredentials(email)),
+      };
+    },
+  },
+  {
+    method: 'PATCH',
+    path: '/api/agents/:id',
+    access: admins,
+    success: 200,
+    call: async () => {
+      const displayName = `Renamed ${randomUUID()}`;
+      return {
+        url: `/api/agents/${patchableAgentId}`,
+        payload: { displayName },
+        hasEffect: async () => (await ctx.services.agents.get(patchableAgentId)).displayName === displayName,
+      };
+    },
+  },
+  {
+    method: 'GET',
+    path: '/api/customers',
+    access: anyAgent,
+    success: 200,
+    call: async () => ({ url: '/api/customers?q=rolf' }),
+  },
+  {
+    method: 'GET',
+    path: '/api/customers/:id',
+    access: anyAgent,
+    success: 200,
+    call: async () => ({ url: `/api/customers/${customerId}` }),
+  },
+  {
+    method: 'GET',
+    path: '/api/customers/:id/timeline',
+    access: anyAgent,
+    success: 200,
+    call: async () => ({ url: `/api/customers/${customerId}/timeline?limit=10` }),
+  },
+  {
+    method: 'GET',
+    path: '/api/duplicate-suggestions',
+    access: supervisors,
+    success: 200,
+    call: async () => ({ url: '/api/duplicate-suggestions?status=open' }),
+  },
+  {
+    method: 'POST',
+    path: '/api/duplicate-suggestions/:id/dismiss',
+    access: supervisors,
+    success: 204,
+    call: async () => {
+      const [a, b] = [await newCustomer(), await newCustomer()];
+      await ctx.services.duplicateDetector.detectFor(a, [b]);
+      const [suggestion] = await ctx.services.repositories.duplicates.forCustomer(a);
+      return {
+        url: `/api/duplicate-suggestions/${suggestion!.id}/dismiss`,
+        hasEffect: async () =>
+          (await ctx.services.repositories.duplicates.findById(suggestion!.id))?.status === 'dismissed',
+      };
+    },
+  },
+  {
+    method: 'POST',
+    path: '/api/customers/:id/merge',
+    access: supervisors,
+    success: 200,
+    call: async () => {
+      const [target, source] = [await newCustomer(), await newCustomer()];
+      return {
+        url: `/api/customers/${target}/merge`,
+        payload: { sourceCustomerId: source },
+        hasEffect: () => isMerged(source),
+      };
+    },
+  },
+  {
+    method: 'POST',
+    path: '/api/merges/:auditId/undo',
+    access: supervisors,
+    success: 200,
+    call: async () => {
+      const [target, source] = [await newCustomer(), await newCustomer()];
+      const { auditId } = await ctx.services.customers.merge(source, target, adminId);
+      return { url: `/api/merges/${auditId}/undo`, hasEffect: async () => !(await isMerged(source)) };
+    },
+  },
+  {
+    method: 'GET',
+    path: '/api/interactions/:id',
+    access: anyAgent,
+    success: 200,
+    call: async () => ({ url: `/api/interactions/${interactionId}` }),
+  },
+  {
+    method: 'POST',
+    path: '/api/interactions/:id/notes',
+    access: anyAgent,
+    success: 201,
+    call: async () => {
+      const text = `note ${randomUUID()}`;
+      return {
+        url: `/api/interactions/${interactionId}/notes`,
+        payload: { text },
+        hasEffect: async () =>
+          (await ctx.services.interactions.detail(interactionId)).events.some((e) => e.payload.text === text),
+      };
+    },
+  },
+  {
+    method: 'GET',
+    path: '/api/audit',
+    access: admins,
+    success: 200,
+    call: async () => ({ url: '/api/audit?limit=10' }),
+  },
+];
+
+function expectedStatus(row: RouteRow, caller: Caller): number {
+  if (row.access === 'public') return row.success;
+  if (caller === 'anonymous') return 401;
+  return row.access.includes(caller) ? row.success : 403;
+}
+
+describe.each(table)('$method $path', (row) => {
+  it.each(callers)('as %s', async (caller) => {
+    const call = await row.call(caller);
+    const cookie = call.cookie ?? cookies[caller];
+    const headers = cookie ? { cookie } : {};
+    const response = await ctx.app.inject({
+      method: row.method,
+      url: call.url,
+      headers,
+      ...(call.payload && { payload: call.payload }),
+    });
+    const expected = expectedStatus(row, caller);
+    expect(response.statusCode, response.body).toBe(expected);
+    if (expected === 401) expect(response.json()).toMatchObject({ error: { code: 'NOT_AUTHENTICATED' } });
+    if (expected === 403) expect(response.json()).toMatchObject({ error: { code: 'FORBIDDEN' } });
+    if (call.hasEffect) expect(await call.hasEffect()).toBe(expected === row.success);
+
+    // Fastify answers HEAD for every GET route: the same guard must apply.
+    if (row.method === 'GET') {
+      const head = await ctx.app.inject({ method: 'HEAD', url: call.url, headers });
+      expect(head.statusCode).toBe(expected);
+    }
+  });
+});
+
+describe('the table covers every /api route', () => {
+  const tableKeys = () => table.map((r) => `${r.method} ${r.path}`).sort();
+
+  it('equals the /api operations in the OpenAPI document', async () => {
+    const response = await ctx.app.inject({ method: 'GET', url: '/docs/json' });
+    expect(response.statusCode).toBe(200);
+    const paths = response.json<{ paths: Record<string, Record<string, unknown>> }>().paths;
+    const documented = Object.entries(paths)
+      .filter(([path]) => path.startsWith('/api/'))
+      .flatMap(([path, operations]) =>
+        Object.keys(operations).map(
+          (method) => `${method.toUpperCase()} ${path.replace(/\{(\w+)\}/g, ':$1')}`,
+        ),
+      )
+      .sort();
+    expect(documented).toEqual(tableKeys());
+  });
+
+  it('equals the /api routes the router holds (hidden ones included)', () => {
+    // printRoutes draws a tree: four characters of indentation per level, each node a path segment to append
+    // to its parent's, followed by its methods.
+    const tree = ctx.app.printRoutes({ commonPrefix: false });
+    const registered: string[] = [];
+    const prefixes: string[] = [];
+    for (const line of tree.split('\n')) {
+      const match = /^((?:[│ ] {3})*)[├└]── (.*?)(?: \(([A-Z, ]+)\))?$/u.exec(line);
+      if (!match) continue;
+      const depth = match[1]!.length / 4;
+      prefixes.length = depth;
+      const path = (prefixes[depth - 1] ?? '') + match[2]!;
+      prefixes[depth] = path;
+      for (const method of (match[3] ?? '').split(', ').filter(Boolean)) {
+        if (method !== 'HEAD' && path.startsWith('/api/')) registered.push(`${method} ${path}`);
+      }
+    }
+    expect(registered.length).toBeGreaterThan(0);
+    expect(registered.sort()).toEqual(tableKeys());
+  });
+});
