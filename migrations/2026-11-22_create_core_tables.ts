@@ -104,7 +104,8 @@ export async function up(db: Kysely<any>): Promise<void> {
       unique (channel, external_id)
     );
     create index interactions_customer_idx on interactions (customer_id, created_at desc);
-    create index interactions_open_thread_idx on interactions (channel, thread_key) where status <> 'closed';
+    create index interactions_open_thread_idx on interactions (channel, thread_key)
+      where thread_key is not null and status <> 'closed';
     create index interactions_assignee_idx on interactions (assignee_id)
       where assignee_id is not null and status <> 'closed';
 

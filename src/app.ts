@@ -92,7 +92,10 @@ export async function buildApp(options: AppOptions) {
     audit: createAuditRepository(db),
     customers: createCustomersRepository(db),
     duplicates: createDuplicatesRepository(db),
-    interactions: createInteractionsRepository(db, pool),
+    interactions: createInteractionsRepository(db, pool, {
+      maxInFlight: config.ingestMaxInFlight,
+      maxBatch: 32,
+    }),
   };
   const merges = createMergesRepository(db, repositories.audit);
   const sessions = createSessionStore(redis, config.redisPrefix, config.sessionTtlSeconds);

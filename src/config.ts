@@ -25,6 +25,8 @@ export interface Config {
   dataDir: string;
   /** How often the duplicate sweep looks for customers that ingest flagged. */
   duplicateSweepMs: number;
+  /** Ingest calls (batches) in flight to Postgres at once per process; contacts beyond wait and batch up. */
+  ingestMaxInFlight: number;
 }
 
 export class ConfigError extends Error {
@@ -59,5 +61,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: env.LOG_LEVEL ?? 'info',
     dataDir: env.DATA_DIR ?? '.data',
     duplicateSweepMs: Number(env.DUPLICATE_SWEEP_MS ?? 2000),
+    ingestMaxInFlight: Number(env.INGEST_MAX_IN_FLIGHT ?? 4),
   };
 }

@@ -21,7 +21,7 @@ export async function benchServices(): Promise<{ config: Config; stop: () => Pro
     local = await startLocalServices({
       dataDir: `.data/bench-${process.pid}`,
       isEphemeral: true,
-      isDurable: true,
+      isDurable: process.env.BENCH_DURABLE !== '0',
       log: say,
     });
   }

@@ -116,6 +116,26 @@ describe('login and sessions', () => {
     );
   });
 
+  it('re-enabling an agent does not bring back the sessions that disabling ended', async () => {
+    const { email, cookie, agentId } = await newAgent();
+    expect((await patchAgent(agentId, { isDisabled: true })).statusCode).toBe(200);
+    expect((await patchAgent(agentId, { isDisabled: false })).statusCode).toBe(200);
+    expect((await me(cookie)).statusCode).toBe(401);
+    expect((await login(email)).statusCode).toBe(200);
+  });
+
+  it('a password change ends every session of that agent, and only the new password logs in', async () => {
+    const { email, cookie, agentId } = await newAgent();
+    const second = `sb_session=${sessionToken(await login(email))}`;
+    const other = await newAgent();
+    expect((await patchAgent(agentId, { password: 'a brand new passphrase' })).statusCode).toBe(200);
+    expect((await me(cookie)).statusCode).toBe(401);
+    expect((await me(second)).statusCode).toBe(401);
+    expect((await me(other.cookie)).statusCode).toBe(200);
+    expect((await login(email)).statusCode).toBe(401);
+    expect((await login(email, 'a brand new passphrase')).statusCode).toBe(200);
+  });
+
   it('a role change takes effect on the next request', async () => {
     const { cookie, agentId } = await newAgent('agent');
     const listAgents = () => ctx.app.inject({ method: 'GET', url: '/api/agents', headers: { cookie } });
