@@ -4,6 +4,7 @@ import { defineConfig } from 'vitest/config';
 // once per run by tests/support/global-setup.ts; every test file gets its own schema and key prefix).
 export default defineConfig({
   test: {
+    reporters: ['default', './tests/support/summary-reporter.ts'],
     projects: [
       {
         test: {
