@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { InboundContact } from '../../src/interactions/inbound-contact.js';
 import { createTestContext, type TestContext } from '../support/test-context.js';
+import type { AuditEntry } from '../../src/db/repositories/audit.repository.js';
 
 /*
  * Customer merges through the HTTP API on real Postgres: what moves, what must never change (the append-only
@@ -125,15 +126,6 @@ async function customer(id: string) {
 
 async function suggestionStatus(id: string) {
   return (await ctx.services.repositories.duplicates.findById(id))?.status;
-}
-
-interface AuditEntry {
-  id: string;
-  actorId: string | null;
-  action: string;
-  subjectType: string;
-  subjectId: string;
-  details: Record<string, unknown>;
 }
 
 async function auditEntries(): Promise<AuditEntry[]> {
