@@ -105,7 +105,15 @@ async function start(
     return;
   }
 
-  await app.listen({ host: config.host, port: config.port });
+  try {
+    await app.listen({ host: config.host, port: config.port });
+  } catch (error) {
+    await app.close();
+    if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      throw new ConfigError(`Port ${config.port} on ${config.host} is in use: stop what holds it, or set PORT.`);
+    }
+    throw error;
+  }
   say(`ready at ${config.publicBaseUrl}  (API docs: ${config.publicBaseUrl}/docs)`);
   if (await services.repositories.agents.findCredentials(demoAgents[0]!.email)) {
     say(`demo logins (password "${demoPassword}"):`);
