@@ -1,5 +1,6 @@
 import type { Migration } from 'kysely';
 import * as createCoreTables from './2026-11-22_create_core_tables.js';
+import * as createRoutingTables from './2026-11-22_create_routing_tables.js';
 
 /*
  * Every migration, by name, in the order they apply. A new migration is a new file plus one line here;
@@ -8,4 +9,5 @@ import * as createCoreTables from './2026-11-22_create_core_tables.js';
  */
 export const migrations: Record<string, Migration> = {
   '2026-11-22_create_core_tables': createCoreTables,
+  '2026-11-22_create_routing_tables': createRoutingTables,
 };

@@ -5,6 +5,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { Redis } from 'ioredis';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { createAgentStateService } from './agents/agent-state.service.js';
 import { createAgentsService } from './agents/agents.service.js';
 import { createAuthService } from './agents/auth.service.js';
 import { createSessionStore } from './agents/session.store.js';
@@ -19,17 +20,23 @@ import type { Config } from './config.js';
 import { createCustomersService } from './customers/customers.service.js';
 import { createDuplicateDetector } from './customers/duplicate-detector.service.js';
 import { openDatabase, type DatabaseHandle } from './db/database.js';
+import { createAgentStatesRepository } from './db/repositories/agent-states.repository.js';
 import { createAgentsRepository } from './db/repositories/agents.repository.js';
 import { createAuditRepository } from './db/repositories/audit.repository.js';
 import { createCustomersRepository } from './db/repositories/customers.repository.js';
 import { createDuplicatesRepository } from './db/repositories/duplicates.repository.js';
 import { createInteractionsRepository } from './db/repositories/interactions.repository.js';
 import { createMergesRepository } from './db/repositories/merges.repository.js';
+import { createRoutingRepository } from './db/repositories/routing.repository.js';
 import { AppError, errorCatalogue, isAppError } from './errors.js';
 import { DomainEvents } from './events.js';
 import { createIngestService } from './interactions/ingest.service.js';
 import { createInteractionsService } from './interactions/interactions.service.js';
 import { createJobQueue, startJobWorker, type JobHandlers } from './jobs/job-registry.js';
+import { createDispatcher } from './routing/dispatch.service.js';
+import { createOffersService } from './routing/offers.service.js';
+import { createQueueingService } from './routing/queueing.service.js';
+import { RulesStore } from './routing/rules/rules.loader.js';
 
 export interface AppOptions {
   config: Config;
@@ -96,6 +103,8 @@ export async function buildApp(options: AppOptions) {
       maxInFlight: config.ingestMaxInFlight,
       maxBatch: 32,
     }),
+    agentStates: createAgentStatesRepository(db),
+    routing: createRoutingRepository(db, pool),
   };
   const merges = createMergesRepository(db, repositories.audit);
   const sessions = createSessionStore(redis, config.redisPrefix, config.sessionTtlSeconds);
@@ -124,9 +133,31 @@ export async function buildApp(options: AppOptions) {
   });
   const interactions = createInteractionsService({ interactions: repositories.interactions, events });
 
+  // Routing: the rules in force (an invalid folder is logged and leaves routing refusing with 503), then
+  // enqueue, dispatch and offers, and agent state, which hands a newly available agent to the dispatcher.
+  const rules = new RulesStore(config.routingRulesDir);
+  const rulesOutcome = await rules.load();
+  if (rulesOutcome.status === 'refused')
+    app.log.error({ problems: rulesOutcome.problems }, 'routing rules refused; routing is unavailable');
+  const dispatcher = createDispatcher({ routing: repositories.routing, rules, jobs, events });
+  const routing = {
+    rules,
+    dispatcher,
+    queueing: createQueueingService({ routing: repositories.routing, rules, events }),
+    offers: createOffersService({ routing: repositories.routing, rules, events, dispatcher }),
+  };
+  const agentStates = createAgentStateService({
+    agentStates: repositories.agentStates,
+    events,
+    onAbleToWork: (agentId) => dispatcher.dispatchForAgent(agentId),
+  });
+
   const jobHandlers: JobHandlers = {
     'customers.sweep-duplicates': async () => {
       await duplicateDetector.sweep(200);
+    },
+    'routing.expire-offer': async ({ offerId }) => {
+      await routing.offers.expire(offerId);
     },
   };
   const worker =
@@ -209,6 +240,8 @@ export async function buildApp(options: AppOptions) {
     customers,
     interactions,
     agents,
+    agentStates,
+    routing,
     auth,
     duplicateDetector,
     events,

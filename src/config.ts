@@ -27,6 +27,8 @@ export interface Config {
   duplicateSweepMs: number;
   /** Ingest calls (batches) in flight to Postgres at once per process; contacts beyond wait and batch up. */
   ingestMaxInFlight: number;
+  /** The folder of routing rule files (YAML), loaded at start-up. */
+  routingRulesDir: string;
 }
 
 export class ConfigError extends Error {
@@ -62,5 +64,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dataDir: env.DATA_DIR ?? '.data',
     duplicateSweepMs: Number(env.DUPLICATE_SWEEP_MS ?? 2000),
     ingestMaxInFlight: Number(env.INGEST_MAX_IN_FLIGHT ?? 4),
+    routingRulesDir: env.ROUTING_RULES_DIR ?? 'routing-rules',
   };
 }

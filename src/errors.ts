@@ -16,6 +16,10 @@ export const errorCatalogue = {
   INTERACTION_NOT_FOUND: { status: 404, message: 'No such interaction.' },
   SUGGESTION_NOT_FOUND: { status: 404, message: 'No such duplicate suggestion.' },
   MERGE_NOT_FOUND: { status: 404, message: 'No such merge.' },
+  OFFER_NOT_FOUND: { status: 404, message: 'No such offer.' },
+  OFFER_NOT_YOURS: { status: 403, message: 'That offer was made to another agent.' },
+  OFFER_NOT_LIVE: { status: 409, message: 'That offer was already accepted, rejected or withdrawn.' },
+  INVALID_AGENT_STATE: { status: 400, message: 'That agent state change is not allowed.' },
   AGENT_EMAIL_TAKEN: { status: 409, message: 'An agent with that email exists.' },
   CUSTOMER_ALREADY_MERGED: { status: 409, message: 'That customer was merged into another.' },
   MERGE_SAME_CUSTOMER: { status: 409, message: 'A customer cannot be merged into itself.' },
@@ -25,6 +29,7 @@ export const errorCatalogue = {
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Send JSON.' },
   RATE_LIMITED: { status: 429, message: 'Too many requests; try again shortly.' },
   SERVICE_UNAVAILABLE: { status: 503, message: 'A backing service is unavailable; retry.' },
+  ROUTING_RULES_UNAVAILABLE: { status: 503, message: 'No valid routing rules are loaded.' },
   INTERNAL: { status: 500, message: 'Internal error.' },
 } as const satisfies Record<string, { status: number; message: string }>;
 

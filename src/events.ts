@@ -26,6 +26,36 @@ export interface InteractionEventPayloads {
   'message.sent': { text?: string; html?: string; agentId: string };
   'note.added': { text: string; agentId: string };
   'interaction.closed': { reason?: string };
+  /** The first matching rule put the interaction in a queue. */
+  'routing.queued': {
+    queue: string;
+    priority: number;
+    rule: string;
+    /** Which conditions held: "rule 'billing-keywords': keyword 'refund' in subject". */
+    reason: string;
+    isQueueOpen: boolean;
+    /** "open: thu 08:00-12:00 America/New_York", "closed: holiday ..." */
+    openingReason: string;
+  };
+  /** An agent was offered the interaction: "why was this routed to me" is `reason`. */
+  'offer.created': {
+    offerId: string;
+    agentId: string;
+    queue: string;
+    /** The strategy that picked the agent (after an account-owner fallback, the secondary one). */
+    strategy: string;
+    reason: string;
+    /** What started the pick: the dispatcher working the queue, or the agent freeing up. */
+    trigger: 'dispatch' | 'agent-available';
+    /** Candidates who were passed over, and why (at most a few dozen). */
+    passedOver: { agentId: string; why: string }[];
+    expiresAt: string;
+  };
+  'offer.accepted': { offerId: string; agentId: string; missesInARow: number };
+  'offer.rejected': { offerId: string; agentId: string; reason: string | null; missesInARow: number };
+  'offer.expired': { offerId: string; agentId: string; missesInARow: number };
+  /** Logged on an interaction when something about it changed an agent's state (missed offers). */
+  'agent.stateChanged': { agentId: string; from: string; to: string; reason: string | null };
 }
 
 export type InteractionEventType = keyof InteractionEventPayloads;
@@ -44,6 +74,19 @@ export interface DomainEventMap {
   'customer.merged': { targetCustomerId: string; sourceCustomerId: string; auditId: string };
   'customer.unmerged': { targetCustomerId: string; sourceCustomerId: string; auditId: string };
   'duplicate.suggested': { suggestionId: string; customerId: string; otherCustomerId: string; score: number };
+  'interaction.queued': { interactionId: string; queue: string; priority: number };
+  'offer.created': {
+    offerId: string;
+    interactionId: string;
+    agentId: string;
+    channel: Channel;
+    expiresAt: string;
+    reason: string;
+  };
+  'offer.accepted': { offerId: string; interactionId: string; agentId: string };
+  'offer.rejected': { offerId: string; interactionId: string; agentId: string };
+  'offer.expired': { offerId: string; interactionId: string; agentId: string };
+  'agent.stateChanged': { agentId: string; from: string; to: string; reason: string | null };
 }
 
 export type DomainEventName = keyof DomainEventMap;

@@ -110,7 +110,9 @@ async function start(
   } catch (error) {
     await app.close();
     if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-      throw new ConfigError(`Port ${config.port} on ${config.host} is in use: stop what holds it, or set PORT.`);
+      throw new ConfigError(
+        `Port ${config.port} on ${config.host} is in use: stop what holds it, or set PORT.`,
+      );
     }
     throw error;
   }

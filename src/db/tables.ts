@@ -71,6 +71,7 @@ export interface InteractionsTable {
   thread_key: string | null;
   subject: string | null;
   created_at: CreatedAt;
+  enqueued_at: Date | null;
   offered_at: Date | null;
   assigned_at: Date | null;
   first_response_at: Date | null;
@@ -131,6 +132,44 @@ export interface AuditLogTable {
   occurred_at: CreatedAt;
 }
 
+export interface AgentStatesTable {
+  agent_id: string;
+  state: Generated<'offline' | 'available' | 'away' | 'on_contact' | 'wrap_up'>;
+  away_reason: string | null;
+  state_since: Generated<Date>;
+  idle_since: Generated<Date>;
+  missed_in_a_row: Generated<number>;
+}
+
+export interface AgentLoadsTable {
+  agent_id: string;
+  channel: string;
+  load: Generated<number>;
+}
+
+export interface OffersTable {
+  id: Generated<string>;
+  interaction_id: string;
+  agent_id: string;
+  channel: string;
+  queue: string;
+  strategy: string;
+  reason: string;
+  status: Generated<'offered' | 'accepted' | 'rejected' | 'expired' | 'cancelled'>;
+  offered_at: Date;
+  expires_at: Date;
+  settled_at: Date | null;
+  settle_reason: string | null;
+  load_after: number;
+  capacity: number;
+}
+
+export interface RoutingRotationsTable {
+  queue: string;
+  last_agent_id: string | null;
+  updated_at: UpdatedAt;
+}
+
 export interface Database {
   agents: AgentsTable;
   agent_skills: AgentSkillsTable;
@@ -144,11 +183,16 @@ export interface Database {
   duplicate_suggestions: DuplicateSuggestionsTable;
   identity_mentions: IdentityMentionsTable;
   audit_log: AuditLogTable;
+  agent_states: AgentStatesTable;
+  agent_loads: AgentLoadsTable;
+  offers: OffersTable;
+  routing_rotations: RoutingRotationsTable;
 }
 
 export type AgentRow = Selectable<AgentsTable>;
 export type CustomerRow = Selectable<CustomersTable>;
 export type IdentityRow = Selectable<IdentitiesTable>;
 export type InteractionRow = Selectable<InteractionsTable>;
+export type OfferRow = Selectable<OffersTable>;
 export type InteractionEventRow = Selectable<InteractionEventsTable>;
 export type NewAuditEntry = Insertable<AuditLogTable>;

@@ -11,6 +11,8 @@ import type { FastifyBaseLogger } from 'fastify';
 export interface JobPayloads {
   /** Repeating: checks customers flagged by ingest for duplicates (see duplicate-detector.service.ts). */
   'customers.sweep-duplicates': Record<string, never>;
+  /** Delayed to an offer's expiry, keyed by the offer id: expires it if still live (else does nothing). */
+  'routing.expire-offer': { offerId: string };
 }
 
 export type JobName = keyof JobPayloads;

@@ -1,0 +1,78 @@
+/*
+ * An offer's life after the claim: the agent accepts or rejects it, or it times out (a BullMQ job delayed to
+ * its expiry, keyed by the offer id). Each answer is one atomic settlement (RoutingRepository.settle): only a
+ * live offer settles, so a second answer, an accept racing a timeout, or a retried timeout job changes
+ * nothing. A reject or a timeout puts the contact back in its queue and dispatches again: the agent who
+ * declined is not offered it again. Timeouts count as misses; `options.missesBeforeAway` in a row set the
+ * agent away.
+ */
+import type { RoutingRepository, SettleResult } from '../db/repositories/routing.repository.js';
+import { AppError } from '../errors.js';
+import type { DomainEvents } from '../events.js';
+import { requireRules, type Dispatcher, type RulesSource } from './dispatch.service.js';
+
+export type ExpireOutcome = 'expired' | 'already-settled' | 'not-found';
+
+export function createOffersService(deps: {
+  routing: RoutingRepository;
+  rules: RulesSource;
+  events: DomainEvents;
+  dispatcher: Dispatcher;
+}) {
+  function refuse(result: Exclude<SettleResult, { status: 'settled' }>): never {
+    switch (result.status) {
+      case 'not_found':
+        throw new AppError('OFFER_NOT_FOUND');
+      case 'not_yours':
+        throw new AppError('OFFER_NOT_YOURS');
+      case 'already_settled':
+        throw new AppError('OFFER_NOT_LIVE', `That offer is already ${result.offerStatus}.`);
+    }
+  }
+
+  function publishStateChange(settled: Extract<SettleResult, { status: 'settled' }>, reason: string) {
+    if (!settled.isSetAway) return;
+    deps.events.publish('agent.stateChanged', {
+      agentId: settled.agentId,
+      from: settled.stateBefore,
+      to: 'away',
+      reason,
+    });
+  }
+
+  return {
+    async accept(offerId: string, agentId: string): Promise<{ interactionId: string }> {
+      const result = await deps.routing.settle({ outcome: 'accepted', offerId, agentId });
+      if (result.status !== 'settled') refuse(result);
+      deps.events.publish('offer.accepted', { offerId, interactionId: result.interactionId, agentId });
+      return { interactionId: result.interactionId };
+    },
+
+    /** Declines the offer; the contact is re-offered to someone else at once. */
+    async reject(offerId: string, agentId: string, reason: string | null = null): Promise<void> {
+      const result = await deps.routing.settle({ outcome: 'rejected', offerId, agentId, reason });
+      if (result.status !== 'settled') refuse(result);
+      deps.events.publish('offer.rejected', { offerId, interactionId: result.interactionId, agentId });
+      await deps.dispatcher.dispatch();
+    },
+
+    /** The timeout job's handler. Retry-safe: an offer that is no longer live is left alone. */
+    async expire(offerId: string): Promise<ExpireOutcome> {
+      const { missesBeforeAway } = requireRules(deps.rules).options;
+      const awayReason = `missed ${missesBeforeAway} offers in a row`;
+      const result = await deps.routing.settle({ outcome: 'expired', offerId, missesBeforeAway, awayReason });
+      if (result.status === 'not_found') return 'not-found';
+      if (result.status !== 'settled') return 'already-settled';
+      deps.events.publish('offer.expired', {
+        offerId,
+        interactionId: result.interactionId,
+        agentId: result.agentId,
+      });
+      publishStateChange(result, awayReason);
+      await deps.dispatcher.dispatch();
+      return 'expired';
+    },
+  };
+}
+
+export type OffersService = ReturnType<typeof createOffersService>;
