@@ -1,11 +1,9 @@
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { InboundContact, IngestResult } from '../../src/interactions/inbound-contact.js';
 import type { WorkerSummary } from '../support/ingest-worker.js';
 import { createTestContext, type TestContext } from '../support/test-context.js';
+import { startWorkerProcess, type WorkerProcess } from '../support/worker-process.js';
 
 /*
  * Ingest under a real race: two separate Node processes, each with its own app and Postgres pool on this
@@ -14,71 +12,17 @@ import { createTestContext, type TestContext } from '../support/test-context.js'
  * from the outside.
  */
 
-const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
-const workerScript = fileURLToPath(new URL('../support/ingest-worker.ts', import.meta.url));
 // Building the app in a fresh process takes seconds on a loaded 2-core machine; a round takes milliseconds.
 const startTimeoutMs = 45_000;
 const roundTimeoutMs = 15_000;
 /** How far ahead the common start instant is set, so that both workers have read it by then. */
 const startDelayMs = 100;
 
-interface IngestWorker {
-  /** The next line the worker prints, which must start with `word`. */
-  expectLine(word: string, timeoutMs?: number): Promise<string>;
-  send(line: string): void;
-  stop(): Promise<void>;
-}
-
-/** Starts tests/support/ingest-worker.ts on this file's schema and key prefix. */
-function startWorker(config: TestContext['config']): IngestWorker {
-  const child = spawn(process.execPath, ['--import', 'tsx', workerScript], {
-    cwd: projectRoot,
-    env: {
-      ...process.env,
-      DATABASE_URL: config.databaseUrl,
-      REDIS_URL: config.redisUrl,
-      DATABASE_SCHEMA: config.databaseSchema,
-      REDIS_PREFIX: config.redisPrefix,
-      DEFAULT_PHONE_REGION: config.defaultPhoneRegion,
-    },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
-  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
-  const failure = (what: string) => new Error(`ingest worker ${child.pid}: ${what}\n${stderr}`);
-
-  return {
-    async expectLine(word, timeoutMs = roundTimeoutMs) {
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(failure(`no '${word}' within ${timeoutMs} ms`)), timeoutMs);
-      });
-      try {
-        const next = await Promise.race([lines.next(), timeout]);
-        if (next.done) throw failure(`exited with ${await exited} before '${word}'`);
-        if (!next.value.startsWith(word)) throw failure(`said '${next.value.slice(0, 200)}', not '${word}'`);
-        return next.value.slice(word.length).trim();
-      } finally {
-        clearTimeout(timer);
-      }
-    },
-    send(line) {
-      child.stdin.write(`${line}\n`);
-    },
-    async stop() {
-      if (child.exitCode === null) child.stdin.end('exit\n');
-      const timer = setTimeout(() => child.kill('SIGKILL'), roundTimeoutMs);
-      const code = await exited;
-      clearTimeout(timer);
-      if (code !== 0) throw failure(`exited with ${code}`);
-    },
-  };
-}
+const startWorker = (config: TestContext['config']) =>
+  startWorkerProcess(new URL('../support/ingest-worker.ts', import.meta.url), config, roundTimeoutMs);
 
 let ctx: TestContext;
-let workers: IngestWorker[] = [];
+let workers: WorkerProcess[] = [];
 
 beforeAll(async () => {
   ctx = await createTestContext();

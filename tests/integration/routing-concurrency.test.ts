@@ -1,6 +1,3 @@
-import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { channels, type Channel } from '../../src/interactions/inbound-contact.js';
 import {
@@ -13,6 +10,7 @@ import {
 } from '../support/routing-fixtures.js';
 import type { RoundSpec, RoutingWorkerSummary } from '../support/routing-worker.js';
 import { createTestContext, type TestContext } from '../support/test-context.js';
+import { startWorkerProcess, type WorkerProcess } from '../support/worker-process.js';
 
 /*
  * Routing under a real race: three separate Node processes, each with its own app and Postgres pool on this
@@ -25,69 +23,17 @@ import { createTestContext, type TestContext } from '../support/test-context.js'
  * same agent, loads that disagree with the offers they count.
  */
 
-const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
-const workerScript = fileURLToPath(new URL('../support/routing-worker.ts', import.meta.url));
 const startTimeoutMs = 45_000;
 const roundTimeoutMs = 60_000;
 const startDelayMs = 150;
 const workerCount = 3;
 
-interface RoutingWorker {
-  expectLine(word: string, timeoutMs?: number): Promise<string>;
-  send(line: string): void;
-  stop(): Promise<void>;
-}
-
-function startWorker(config: TestContext['config']): RoutingWorker {
-  const child = spawn(process.execPath, ['--import', 'tsx', workerScript], {
-    cwd: projectRoot,
-    env: {
-      ...process.env,
-      DATABASE_URL: config.databaseUrl,
-      REDIS_URL: config.redisUrl,
-      DATABASE_SCHEMA: config.databaseSchema,
-      REDIS_PREFIX: config.redisPrefix,
-      ROUTING_RULES_DIR: config.routingRulesDir,
-    },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
-  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
-  const failure = (what: string) => new Error(`routing worker ${child.pid}: ${what}\n${stderr}`);
-
-  return {
-    async expectLine(word, timeoutMs = roundTimeoutMs) {
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(failure(`no '${word}' within ${timeoutMs} ms`)), timeoutMs);
-      });
-      try {
-        const next = await Promise.race([lines.next(), timeout]);
-        if (next.done) throw failure(`exited with ${await exited} before '${word}'`);
-        if (!next.value.startsWith(word)) throw failure(`said '${next.value.slice(0, 300)}', not '${word}'`);
-        return next.value.slice(word.length).trim();
-      } finally {
-        clearTimeout(timer);
-      }
-    },
-    send(line) {
-      child.stdin.write(`${line}\n`);
-    },
-    async stop() {
-      if (child.exitCode === null) child.stdin.end('exit\n');
-      const timer = setTimeout(() => child.kill('SIGKILL'), roundTimeoutMs);
-      const code = await exited;
-      clearTimeout(timer);
-      if (code !== 0) throw failure(`exited with ${code}`);
-    },
-  };
-}
+const startWorker = (config: TestContext['config']) =>
+  startWorkerProcess(new URL('../support/routing-worker.ts', import.meta.url), config, roundTimeoutMs);
 
 let ctx: TestContext;
 let rules: ReturnType<typeof writeRulesFolder>;
-let workers: RoutingWorker[] = [];
+let workers: WorkerProcess[] = [];
 
 beforeAll(async () => {
   rules = writeRulesFolder();

@@ -18,6 +18,7 @@ import { createInterface } from 'node:readline';
 import { buildApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import type { InboundContact, IngestResult } from '../../src/interactions/inbound-contact.js';
+import { wallClock, writeLine } from './worker-process.js';
 
 export interface WorkerSummary {
   pid: number;
@@ -30,13 +31,6 @@ export interface WorkerSummary {
 }
 
 const poolWarmth = 20;
-const wallClock = () => performance.timeOrigin + performance.now();
-
-function writeLine(line: string): Promise<void> {
-  return new Promise((resolve, reject) =>
-    process.stdout.write(`${line}\n`, (err) => (err ? reject(err) : resolve())),
-  );
-}
 
 async function main(): Promise<void> {
   const { app, services } = await buildApp({ config: loadConfig(process.env), isWorker: false });

@@ -17,6 +17,7 @@ import { createInterface } from 'node:readline';
 import { buildApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { isAppError } from '../../src/errors.js';
+import { wallClock, writeLine } from './worker-process.js';
 
 export interface RoundSpec {
   startAt: number;
@@ -47,7 +48,6 @@ export interface RoutingWorkerSummary {
 const poolWarmth = 20;
 const maxRounds = 500;
 const parallelDispatches = 3;
-const wallClock = () => performance.timeOrigin + performance.now();
 
 /** mulberry32: a small seeded generator, so a failing run can be replayed with its seed. */
 function randomFrom(seed: number): () => number {
@@ -59,12 +59,6 @@ function randomFrom(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
-}
-
-function writeLine(line: string): Promise<void> {
-  return new Promise((resolve, reject) =>
-    process.stdout.write(`${line}\n`, (err) => (err ? reject(err) : resolve())),
-  );
 }
 
 async function main(): Promise<void> {
