@@ -102,7 +102,9 @@ describe('routing raced from three processes', () => {
       for (const b of summaries) if (a !== b) expect(a.startedAt).toBeLessThan(b.finishedAt);
     const total = (key: 'offersCreated' | 'lostRaces' | 'lostAnswers' | 'accepted') =>
       summaries.reduce((sum, s) => sum + s[key], 0);
-    expect(summaries.every((s) => s.offersCreated > 0)).toBe(true);
+    // Claims came from several processes. (Not necessarily from every one: on a loaded machine one process
+    // may lose every race it enters, which is correct behaviour, not a failure.)
+    expect(summaries.filter((s) => s.offersCreated > 0).length).toBeGreaterThanOrEqual(2);
     expect(total('lostRaces') + total('lostAnswers')).toBeGreaterThan(0);
 
     const history = await offerHistory(ctx.services);
