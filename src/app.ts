@@ -159,12 +159,18 @@ export async function buildApp(options: AppOptions) {
     'routing.expire-offer': async ({ offerId }) => {
       await routing.offers.expire(offerId);
     },
+    'routing.sweep-overdue-offers': async () => {
+      if (routing.rules.current) await routing.offers.expireOverdue(config.offerSweepMs);
+    },
   };
   const worker =
     options.isWorker === false
       ? undefined
       : startJobWorker(bullConnection, config.redisPrefix, jobHandlers, app.log);
-  if (worker) await jobs.schedule('customers.sweep-duplicates', config.duplicateSweepMs);
+  if (worker) {
+    await jobs.schedule('customers.sweep-duplicates', config.duplicateSweepMs);
+    await jobs.schedule('routing.sweep-overdue-offers', config.offerSweepMs);
+  }
 
   app.addHook('onClose', async () => {
     await worker?.close();

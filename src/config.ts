@@ -25,6 +25,8 @@ export interface Config {
   dataDir: string;
   /** How often the duplicate sweep looks for customers that ingest flagged. */
   duplicateSweepMs: number;
+  /** How often the overdue-offer sweep runs; an offer is overdue this long after its expiry. */
+  offerSweepMs: number;
   /** Ingest calls (batches) in flight to Postgres at once per process; contacts beyond wait and batch up. */
   ingestMaxInFlight: number;
   /** The folder of routing rule files (YAML), loaded at start-up. */
@@ -64,6 +66,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dataDir: env.DATA_DIR ?? '.data',
     duplicateSweepMs: Number(env.DUPLICATE_SWEEP_MS ?? 2000),
     ingestMaxInFlight: Number(env.INGEST_MAX_IN_FLIGHT ?? 4),
+    offerSweepMs: Number(env.OFFER_SWEEP_MS ?? 5000),
     routingRulesDir: env.ROUTING_RULES_DIR ?? 'routing-rules',
   };
 }

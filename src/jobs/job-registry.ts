@@ -13,6 +13,8 @@ export interface JobPayloads {
   'customers.sweep-duplicates': Record<string, never>;
   /** Delayed to an offer's expiry, keyed by the offer id: expires it if still live (else does nothing). */
   'routing.expire-offer': { offerId: string };
+  /** Repeating: expires live offers whose timeout job was lost (see offers.service.ts expireOverdue). */
+  'routing.sweep-overdue-offers': Record<string, never>;
 }
 
 export type JobName = keyof JobPayloads;

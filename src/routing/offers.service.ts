@@ -56,6 +56,18 @@ export function createOffersService(deps: {
       await deps.dispatcher.dispatch();
     },
 
+    /**
+     * Expires live offers whose timeout job never ran (a process died between the claim and queueing the
+     * job, or Redis lost it). Run by a repeating job; `graceMs` leaves the normal timeout job its turn.
+     */
+    async expireOverdue(graceMs: number, limit = 100): Promise<number> {
+      let expired = 0;
+      for (const offerId of await deps.routing.overdueOfferIds(graceMs, limit)) {
+        if ((await this.expire(offerId)) === 'expired') expired += 1;
+      }
+      return expired;
+    },
+
     /** The timeout job's handler. Retry-safe: an offer that is no longer live is left alone. */
     async expire(offerId: string): Promise<ExpireOutcome> {
       const { missesBeforeAway } = requireRules(deps.rules).options;

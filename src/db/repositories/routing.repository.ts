@@ -339,6 +339,19 @@ export function createRoutingRepository(db: Kysely<Database>, pool: pg.Pool) {
       return rows.map(toOffer);
     },
 
+    /** Live offers whose expiry passed more than `graceMs` ago: their timeout job was lost (see the sweep). */
+    async overdueOfferIds(graceMs: number, limit: number): Promise<string[]> {
+      const rows = await db
+        .selectFrom('offers')
+        .select('id')
+        .where('status', '=', 'offered')
+        .where(sql<boolean>`expires_at < now() - make_interval(secs => ${graceMs / 1000})`)
+        .orderBy('expires_at')
+        .limit(limit)
+        .execute();
+      return rows.map((r) => r.id);
+    },
+
     async liveOffersOf(agentId: string): Promise<Offer[]> {
       const rows = await db
         .selectFrom('offers')
