@@ -18,7 +18,7 @@ import { createInterface } from 'node:readline';
 import { buildApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import type { InboundContact, IngestResult } from '../../src/interactions/inbound-contact.js';
-import { wallClock, writeLine } from './worker-process.js';
+import { runWorker, wallClock, writeLine } from './worker-process.js';
 
 export interface WorkerSummary {
   pid: number;
@@ -80,10 +80,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (error: unknown) => {
-    process.stderr.write(`ingest-worker failed: ${error instanceof Error ? error.stack : String(error)}\n`);
-    process.exit(1);
-  },
-);
+runWorker('ingest-worker', main);

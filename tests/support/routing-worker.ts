@@ -17,7 +17,7 @@ import { createInterface } from 'node:readline';
 import { buildApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { isAppError } from '../../src/errors.js';
-import { wallClock, writeLine } from './worker-process.js';
+import { runWorker, wallClock, writeLine } from './worker-process.js';
 
 export interface RoundSpec {
   startAt: number;
@@ -175,10 +175,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (error: unknown) => {
-    process.stderr.write(`routing-worker failed: ${error instanceof Error ? error.stack : String(error)}\n`);
-    process.exit(1);
-  },
-);
+runWorker('routing-worker', main);

@@ -82,3 +82,14 @@ export function writeLine(line: string): Promise<void> {
 
 /** Milliseconds since the epoch, fractional: both processes compare against one start instant. */
 export const wallClock = () => performance.timeOrigin + performance.now();
+
+/** Worker side: runs `main` and exits 0, or prints the error and exits 1. */
+export function runWorker(name: string, main: () => Promise<void>): void {
+  main().then(
+    () => process.exit(0),
+    (error: unknown) => {
+      process.stderr.write(`${name} failed: ${error instanceof Error ? error.stack : String(error)}\n`);
+      process.exit(1);
+    },
+  );
+}

@@ -194,14 +194,6 @@ export function createCustomersRepository(db: Kysely<Database>) {
         .where(sql<boolean>`duplicate_check_requested_at = ${requestedAt}::timestamptz`)
         .execute();
     },
-
-    async count(): Promise<number> {
-      const row = await db
-        .selectFrom('customers')
-        .select((eb) => eb.fn.countAll<string>().as('n'))
-        .executeTakeFirstOrThrow();
-      return Number(row.n);
-    },
   };
 }
 

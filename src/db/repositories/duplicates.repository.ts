@@ -190,23 +190,6 @@ export function createDuplicatesRepository(db: Kysely<Database>) {
       return row && toSuggestion(row);
     },
 
-    async setStatusForPair(
-      a: string,
-      b: string,
-      status: 'open' | 'merged' | 'dismissed',
-      on: Db = db,
-    ): Promise<string[]> {
-      const [customerId, otherCustomerId] = a < b ? [a, b] : [b, a];
-      const rows = await on
-        .updateTable('duplicate_suggestions')
-        .set({ status, updated_at: new Date() })
-        .where('customer_id', '=', customerId)
-        .where('other_customer_id', '=', otherCustomerId)
-        .returning('id')
-        .execute();
-      return rows.map((r) => r.id);
-    },
-
     async setStatus(id: string, status: 'open' | 'merged' | 'dismissed', on: Db = db): Promise<void> {
       await on
         .updateTable('duplicate_suggestions')
