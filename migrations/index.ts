@@ -1,6 +1,8 @@
 import type { Migration } from 'kysely';
 import * as createCoreTables from './2026-11-22_create_core_tables.js';
 import * as createRoutingTables from './2026-11-22_create_routing_tables.js';
+import * as fasterIngest from './2026-11-23_faster_ingest.js';
+import * as routingControl from './2026-11-23_routing_control.js';
 
 /*
  * Every migration, by name, in the order they apply. A new migration is a new file plus one line here;
@@ -10,4 +12,6 @@ import * as createRoutingTables from './2026-11-22_create_routing_tables.js';
 export const migrations: Record<string, Migration> = {
   '2026-11-22_create_core_tables': createCoreTables,
   '2026-11-22_create_routing_tables': createRoutingTables,
+  '2026-11-23_faster_ingest': fasterIngest,
+  '2026-11-23_routing_control': routingControl,
 };

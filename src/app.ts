@@ -15,6 +15,7 @@ import { authRoutes } from './api/auth.routes.js';
 import { registerAuthGuard } from './api/auth.guard.js';
 import { customersRoutes } from './api/customers.routes.js';
 import { interactionsRoutes } from './api/interactions.routes.js';
+import { routingRoutes } from './api/routing.routes.js';
 import { systemRoutes } from './api/system.routes.js';
 import type { Config } from './config.js';
 import { createCustomersService } from './customers/customers.service.js';
@@ -27,15 +28,23 @@ import { createCustomersRepository } from './db/repositories/customers.repositor
 import { createDuplicatesRepository } from './db/repositories/duplicates.repository.js';
 import { createInteractionsRepository } from './db/repositories/interactions.repository.js';
 import { createMergesRepository } from './db/repositories/merges.repository.js';
+import { createMessagesRepository } from './db/repositories/messages.repository.js';
+import { createRoutingControlRepository } from './db/repositories/routing-control.repository.js';
 import { createRoutingRepository } from './db/repositories/routing.repository.js';
 import { AppError, errorCatalogue, isAppError } from './errors.js';
 import { DomainEvents } from './events.js';
 import { createIngestService } from './interactions/ingest.service.js';
 import { createInteractionsService } from './interactions/interactions.service.js';
+import { OutboundRegistry } from './interactions/outbound-message.js';
+import { createOutboundService } from './interactions/outbound.service.js';
 import { createJobQueue, startJobWorker, type JobHandlers } from './jobs/job-registry.js';
+import { attachRealtime, createPresenceService } from './realtime/index.js';
 import { createDispatcher } from './routing/dispatch.service.js';
 import { createOffersService } from './routing/offers.service.js';
+import { createEscalationService } from './routing/escalation.service.js';
 import { createQueueingService } from './routing/queueing.service.js';
+import { createRoutingService } from './routing/routing.service.js';
+import { startRulesSync } from './routing/rules-sync.js';
 import { RulesStore } from './routing/rules/rules.loader.js';
 
 export interface AppOptions {
@@ -132,6 +141,16 @@ export async function buildApp(options: AppOptions) {
     defaultPhoneRegion: config.defaultPhoneRegion,
   });
   const interactions = createInteractionsService({ interactions: repositories.interactions, events });
+  // Channel adapters register their senders here; an agent's reply goes out through them.
+  const outboundRegistry = new OutboundRegistry();
+  const outbound = createOutboundService({
+    messages: createMessagesRepository(db),
+    interactions,
+    registry: outboundRegistry,
+    jobs,
+    events,
+    log: app.log,
+  });
 
   // Routing: the rules in force (an invalid folder is logged and leaves routing refusing with 503), then
   // enqueue, dispatch and offers, and agent state, which hands a newly available agent to the dispatcher.
@@ -140,19 +159,72 @@ export async function buildApp(options: AppOptions) {
   if (rulesOutcome.status === 'refused')
     app.log.error({ problems: rulesOutcome.problems }, 'routing rules refused; routing is unavailable');
   const dispatcher = createDispatcher({ routing: repositories.routing, rules, jobs, events });
-  const routing = {
+  const offers = createOffersService({
+    routing: repositories.routing,
     rules,
+    events,
     dispatcher,
-    queueing: createQueueingService({ routing: repositories.routing, rules, events }),
-    offers: createOffersService({ routing: repositories.routing, rules, events, dispatcher }),
-  };
+    // Set away for missed offers: the agent's other live offers go elsewhere too (routing is built below).
+    onSetAway: (agentId, reason) => routing.withdrawOffersOf(agentId, reason),
+  });
+  const control = createRoutingControlRepository(db);
+  const queueing = createQueueingService({ routing: repositories.routing, rules, events });
+  const escalation = createEscalationService({ control, rules, dispatcher });
+  const routingService = createRoutingService({
+    routing: repositories.routing,
+    control,
+    rules,
+    queueing,
+    dispatcher,
+    offers,
+    escalation,
+    events,
+    jobs,
+    log: app.log,
+  });
+  const rulesSync = startRulesSync({
+    rules,
+    redis,
+    prefix: config.redisPrefix,
+    audit: repositories.audit,
+    log: app.log,
+    watch: config.watchRoutingRules,
+  });
+  const routing = { rules, rulesSync, dispatcher, queueing, offers, escalation, ...routingService };
   const agentStates = createAgentStateService({
     agentStates: repositories.agentStates,
     events,
     onAbleToWork: (agentId) => dispatcher.dispatchForAgent(agentId),
+    onUnableToWork: (agentId) => routing.withdrawOffersOf(agentId, 'the agent is no longer available'),
   });
+  // Presence: an agent whose console sockets are all gone for the grace is set offline (realtime/).
+  const presence = createPresenceService({
+    redis,
+    prefix: config.redisPrefix,
+    jobs,
+    agentStates,
+    graceMs: config.presenceGraceMs,
+    heartbeatMs: config.presenceHeartbeatMs,
+    log: app.log,
+  });
+  // A new interaction is routed in this process right after ingest (the sweep routes any this process
+  // never got to: it died, or routing failed). Listeners run after the ingest committed.
+  if (config.routeOnIngest) {
+    events.subscribe('contact.ingested', (contact) => {
+      if (!contact.isNewInteraction || !rules.current) return;
+      routing.route(contact.interactionId).catch((err: unknown) => {
+        app.log.error({ err, interactionId: contact.interactionId }, 'routing a new interaction failed');
+      });
+    });
+  }
 
   const jobHandlers: JobHandlers = {
+    'agents.presence-check': async ({ agentId }) => {
+      await presence.check(agentId);
+    },
+    'agents.sweep-presence': async () => {
+      await presence.sweep();
+    },
     'customers.sweep-duplicates': async () => {
       await duplicateDetector.sweep(200);
     },
@@ -160,7 +232,22 @@ export async function buildApp(options: AppOptions) {
       await routing.offers.expire(offerId);
     },
     'routing.sweep-overdue-offers': async () => {
-      if (routing.rules.current) await routing.offers.expireOverdue(config.offerSweepMs);
+      if (routing.rules.current) await routing.sweep(config.offerSweepMs);
+    },
+    'messages.deliver': async ({ eventId }) => {
+      await outbound.deliver(eventId);
+    },
+    'routing.route': async ({ interactionId }) => {
+      await routing.route(interactionId);
+    },
+    'routing.dispatch': async ({ interactionId }) => {
+      await routing.dispatcher.dispatch({ interactionIds: [interactionId] });
+    },
+    'routing.end-wrap-up': async ({ agentId }) => {
+      await routing.endWrapUp(agentId, true);
+    },
+    'routing.escalate': async () => {
+      await routing.escalate();
     },
   };
   const worker =
@@ -169,10 +256,13 @@ export async function buildApp(options: AppOptions) {
       : startJobWorker(bullConnection, config.redisPrefix, jobHandlers, app.log);
   if (worker) {
     await jobs.schedule('customers.sweep-duplicates', config.duplicateSweepMs);
+    await jobs.schedule('agents.sweep-presence', config.presenceHeartbeatMs);
     await jobs.schedule('routing.sweep-overdue-offers', config.offerSweepMs);
+    await jobs.schedule('routing.escalate', config.escalationSweepMs);
   }
 
   app.addHook('onClose', async () => {
+    await rulesSync.stop();
     await worker?.close();
     await jobs.close();
     redis.disconnect();
@@ -238,15 +328,45 @@ export async function buildApp(options: AppOptions) {
   });
   agentsRoutes(app, { agents });
   customersRoutes(app, { customers });
-  interactionsRoutes(app, { interactions });
+  interactionsRoutes(app, { interactions, outbound });
+  routingRoutes(app, {
+    routing,
+    offers: routing.offers,
+    agentStates,
+    repository: repositories.routing,
+    interactions,
+    rules,
+    rulesSync,
+  });
   auditRoutes(app, { audit: repositories.audit });
+  // 4. Realtime: socket.io on the same server, spanning processes through Redis (namespace /agent).
+  attachRealtime(app, {
+    config,
+    auth,
+    sessions,
+    presence,
+    agentStates,
+    offers: routing.offers,
+    liveOffersOf: async (agentId) =>
+      (await repositories.routing.liveOffersOf(agentId)).map((o) => ({
+        offerId: o.id,
+        interactionId: o.interactionId,
+        channel: o.channel,
+        expiresAt: o.expiresAt,
+        reason: o.reason,
+      })),
+    events,
+  });
 
   const services = {
     ingest,
     customers,
     interactions,
+    outbound,
+    outboundRegistry,
     agents,
     agentStates,
+    presence,
     routing,
     auth,
     duplicateDetector,

@@ -19,6 +19,10 @@ export interface Config {
   /** Region for phone numbers written without a country code (ISO 3166-1 alpha-2). */
   defaultPhoneRegion: CountryCode;
   sessionTtlSeconds: number;
+  /** An agent whose console sockets are all gone this long is set offline (presence). */
+  presenceGraceMs: number;
+  /** How often a process refreshes its sockets' presence; an entry three beats old counts as gone. */
+  presenceHeartbeatMs: number;
   /** Cookies marked Secure: on whenever the public URL is https. */
   isSecureCookie: boolean;
   logLevel: string;
@@ -31,10 +35,23 @@ export interface Config {
   ingestMaxInFlight: number;
   /** The folder of routing rule files (YAML), loaded at start-up. */
   routingRulesDir: string;
+  /** How often escalation steps that fell due are applied (and so their timing's resolution). */
+  escalationSweepMs: number;
+  /** Route each new interaction in-process right after ingest (off only in the ingest benchmark). */
+  routeOnIngest: boolean;
+  /** Watch the rules folder and reload on change (a refused change leaves the rules in force). */
+  watchRoutingRules: boolean;
 }
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
+}
+
+function positiveMs(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const value = Number(env[name] ?? fallback);
+  if (!Number.isInteger(value) || value <= 0)
+    throw new ConfigError(`${name} must be a whole number of milliseconds above 0, got ${env[name]}`);
+  return value;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -61,6 +78,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     publicBaseUrl,
     defaultPhoneRegion: region,
     sessionTtlSeconds: Number(env.SESSION_TTL_SECONDS ?? 12 * 3600),
+    presenceGraceMs: positiveMs(env, 'PRESENCE_GRACE_MS', 30_000),
+    presenceHeartbeatMs: positiveMs(env, 'PRESENCE_HEARTBEAT_MS', 10_000),
     isSecureCookie: publicBaseUrl.startsWith('https:'),
     logLevel: env.LOG_LEVEL ?? 'info',
     dataDir: env.DATA_DIR ?? '.data',
@@ -68,5 +87,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ingestMaxInFlight: Number(env.INGEST_MAX_IN_FLIGHT ?? 4),
     offerSweepMs: Number(env.OFFER_SWEEP_MS ?? 5000),
     routingRulesDir: env.ROUTING_RULES_DIR ?? 'routing-rules',
+    escalationSweepMs: Number(env.ESCALATION_SWEEP_MS ?? 1000),
+    routeOnIngest: env.ROUTE_ON_INGEST !== '0',
+    watchRoutingRules: env.WATCH_ROUTING_RULES !== '0',
   };
 }

@@ -23,9 +23,18 @@ export interface InteractionEventPayloads {
     hints?: Record<string, unknown>;
     identities?: { kind: string; value: string }[];
   };
-  'message.sent': { text?: string; html?: string; agentId: string };
+  /** An agent's reply, logged before delivery (message.delivered or message.failed follows). */
+  'message.sent': { text?: string; html?: string; agentId: string; agentName?: string };
+  /** The channel took the reply `messageEventId` (the message.sent event); `providerId` as the provider named it. */
+  'message.delivered': { messageEventId: string; providerId?: string };
+  /** The reply could not be delivered and retrying cannot help. */
+  'message.failed': { messageEventId: string; reason: string };
   'note.added': { text: string; agentId: string };
-  'interaction.closed': { reason?: string };
+  /**
+   * The interaction ended: `reason` says how ('agent closed', 'customer left', 'after hours: ...');
+   * `wasWaiting` when the customer left before anyone was assigned (abandoned).
+   */
+  'interaction.closed': { reason?: string; disposition?: string; wasWaiting?: boolean };
   /** The first matching rule put the interaction in a queue. */
   'routing.queued': {
     queue: string;
@@ -54,6 +63,37 @@ export interface InteractionEventPayloads {
   'offer.accepted': { offerId: string; agentId: string; missesInARow: number };
   'offer.rejected': { offerId: string; agentId: string; reason: string | null; missesInARow: number };
   'offer.expired': { offerId: string; agentId: string; missesInARow: number };
+  /** A live offer was withdrawn: the customer left, or the contact was assigned or transferred meanwhile. */
+  'offer.cancelled': { offerId: string; agentId: string; reason: string };
+  /** A supervisor assigned, an agent transferred, or an agent pulled the interaction. */
+  'routing.transferred': {
+    kind: 'assign' | 'transfer' | 'pull';
+    byAgentId: string;
+    fromAgentId: string | null;
+    fromQueue: string | null;
+    toAgentId?: string;
+    toQueue?: string;
+    note: string | null;
+  };
+  /** An escalation step of the queue fell due while the contact waited. */
+  'routing.escalated': {
+    queue: string;
+    /** The step's index in the queue's escalation list. */
+    step: number;
+    action: 'relax-skills' | 'add-queue' | 'move-to' | 'raise-priority';
+    afterSeconds: number;
+    /** "waited 2m 00s in billing: agents of support may take it too" */
+    reason: string;
+  };
+  /** The contact arrived while its queue was closed: what the queue's after-hours action did. */
+  'routing.afterHours': {
+    queue: string;
+    action: 'queue' | 'voicemail' | 'close-with-message' | 'move-to';
+    openingReason: string;
+    message?: string;
+    greeting?: string;
+    movedTo?: string;
+  };
   /** Logged on an interaction when something about it changed an agent's state (missed offers). */
   'agent.stateChanged': { agentId: string; from: string; to: string; reason: string | null };
 }
@@ -71,6 +111,9 @@ export interface DomainEventMap {
     isNewCustomer: boolean;
   };
   'note.added': { interactionId: string; eventId: string; agentId: string };
+  'message.sent': { interactionId: string; eventId: string; channel: Channel; agentId: string };
+  'message.delivered': { interactionId: string; eventId: string };
+  'message.failed': { interactionId: string; eventId: string; reason: string };
   'customer.merged': { targetCustomerId: string; sourceCustomerId: string; auditId: string };
   'customer.unmerged': { targetCustomerId: string; sourceCustomerId: string; auditId: string };
   'duplicate.suggested': { suggestionId: string; customerId: string; otherCustomerId: string; score: number };
@@ -86,6 +129,26 @@ export interface DomainEventMap {
   'offer.accepted': { offerId: string; interactionId: string; agentId: string };
   'offer.rejected': { offerId: string; interactionId: string; agentId: string };
   'offer.expired': { offerId: string; interactionId: string; agentId: string };
+  'offer.cancelled': { offerId: string; interactionId: string; agentId: string; reason: string };
+  'interaction.assigned': {
+    interactionId: string;
+    agentId: string;
+    kind: 'assign' | 'transfer' | 'pull';
+    byAgentId: string;
+  };
+  /**
+   * The interaction ended. Channels react to it: a chat tells the visitor, a call is hung up. `message` is
+   * what the customer should be told (an after-hours close).
+   */
+  'interaction.closed': {
+    interactionId: string;
+    channel: Channel;
+    reason: string;
+    wasWaiting: boolean;
+    message?: string;
+  };
+  /** A contact arrived after hours and its queue sends it to voicemail: the voice channel records a message. */
+  'interaction.voicemailRequested': { interactionId: string; queue: string; greeting: string | null };
   'agent.stateChanged': { agentId: string; from: string; to: string; reason: string | null };
 }
 

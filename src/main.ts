@@ -8,26 +8,33 @@ import { ConfigError, loadConfig, type Config } from './config.js';
 import { openDatabase } from './db/database.js';
 import { migrateToLatest } from './db/migrate.js';
 import { demoAgents, demoPassword, seedDemo } from './demo/demo-seed.js';
+import { runExportArrivals } from './routing/simulate/export-arrivals.command.js';
+import { runSimulate } from './routing/simulate/simulate.command.js';
 import { LocalServiceError, startLocalServices, type LocalServices } from './runtime/local-services.js';
 
 /*
- * The command line: `start` (migrate, seed demo data on an empty database, serve), `migrate`, `seed`.
- * With no DATABASE_URL / REDIS_URL, a local Postgres and Redis are started under .data/dev and stopped on exit.
+ * The command line: `start` (migrate, seed demo data on an empty database, serve), `migrate`, `seed`,
+ * `simulate` (replay an arrivals file against a rule folder; no database) and `export-arrivals` (write that
+ * file from the log). With no DATABASE_URL / REDIS_URL, a local Postgres and Redis are started under .data/dev
+ * and stopped on exit.
  */
 
 const say = (line: string) => process.stdout.write(`switchboard: ${line}\n`);
 
 class UnreachableError extends Error {}
 
-async function withServices(config: Config): Promise<{ config: Config; local?: LocalServices }> {
+async function withServices(
+  config: Config,
+  log: (line: string) => void = say,
+): Promise<{ config: Config; local?: LocalServices }> {
   if (config.databaseUrl && config.redisUrl) return { config };
   if (config.databaseUrl || config.redisUrl) {
     throw new ConfigError(
       'Set both DATABASE_URL and REDIS_URL, or neither (then local servers are started for you).',
     );
   }
-  say('no DATABASE_URL / REDIS_URL: starting local Postgres and Redis');
-  const local = await startLocalServices({ dataDir: `${config.dataDir}/dev`, isEphemeral: false, log: say });
+  log('no DATABASE_URL / REDIS_URL: starting local Postgres and Redis');
+  const local = await startLocalServices({ dataDir: `${config.dataDir}/dev`, isEphemeral: false, log });
   return { config: { ...config, databaseUrl: local.databaseUrl, redisUrl: local.redisUrl }, local };
 }
 
@@ -126,8 +133,32 @@ async function start(
 async function main(): Promise<void> {
   const command = process.argv[2] ?? 'start';
   const base = loadConfig();
-  if (!['start', 'migrate', 'seed'].includes(command)) {
-    throw new ConfigError(`unknown command '${command}' (start, migrate, seed)`);
+  const commands = ['start', 'migrate', 'seed', 'simulate', 'export-arrivals'];
+  if (!commands.includes(command)) {
+    throw new ConfigError(`unknown command '${command}' (${commands.join(', ')})`);
+  }
+  const io = { stdout: process.stdout, stderr: process.stderr };
+  if (command === 'simulate') {
+    process.exitCode = await runSimulate(process.argv.slice(3), io, {
+      defaultRulesDir: base.routingRulesDir,
+    });
+    return;
+  }
+  if (command === 'export-arrivals') {
+    // stdout may carry the file: service messages go to stderr.
+    const note = (line: string) => process.stderr.write(`switchboard: ${line}\n`);
+    let local: LocalServices | undefined;
+    try {
+      process.exitCode = await runExportArrivals(process.argv.slice(3), io, async () => {
+        const services = await withServices(base, note);
+        local = services.local;
+        await checkReachable(services.config);
+        return services.config;
+      });
+    } finally {
+      await local?.stop();
+    }
+    return;
   }
   const { config, local } = await withServices(base);
   try {

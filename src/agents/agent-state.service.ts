@@ -1,7 +1,8 @@
 /*
  * Agent working state: offline, available, away (with a reason), on_contact, wrap_up. An agent who becomes
- * able to take work is handed to `onAbleToWork` (routing offers them the best waiting contacts); agents/ does
- * not import routing, app.ts passes the callback.
+ * able to take work is handed to `onAbleToWork` (routing offers them the best waiting contacts), one who goes
+ * away or offline to `onUnableToWork` (routing withdraws their live offers); agents/ does not import routing,
+ * app.ts passes the callbacks.
  */
 import type {
   AgentState,
@@ -19,6 +20,8 @@ export function createAgentStateService(deps: {
   agentStates: AgentStatesRepository;
   events: DomainEvents;
   onAbleToWork: (agentId: string) => Promise<unknown>;
+  /** The agent went away or offline: routing withdraws their live offers so the contacts go elsewhere. */
+  onUnableToWork: (agentId: string) => Promise<unknown>;
 }) {
   return {
     async setState(agentId: string, to: AgentState, awayReason: string | null = null): Promise<AgentStatus> {
@@ -34,6 +37,7 @@ export function createAgentStateService(deps: {
         });
       }
       if (workingStates.has(to) && !workingStates.has(change.from)) await deps.onAbleToWork(agentId);
+      if ((to === 'away' || to === 'offline') && change.from !== to) await deps.onUnableToWork(agentId);
       return (await deps.agentStates.find(agentId)) ?? change.status;
     },
 

@@ -2,10 +2,14 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import type { InteractionsService } from '../interactions/interactions.service.js';
+import type { OutboundService } from '../interactions/outbound.service.js';
 import { currentAgent, roles } from './auth.guard.js';
 import { IdParams, Interaction, LoggedEvent } from './schemas.js';
 
-export function interactionsRoutes(base: FastifyInstance, deps: { interactions: InteractionsService }) {
+export function interactionsRoutes(
+  base: FastifyInstance,
+  deps: { interactions: InteractionsService; outbound: OutboundService },
+) {
   const app = base.withTypeProvider<TypeBoxTypeProvider>();
 
   app.get(
@@ -40,6 +44,30 @@ export function interactionsRoutes(base: FastifyInstance, deps: { interactions: 
     async (request, reply) =>
       reply.code(201).send({
         event: await deps.interactions.addNote(request.params.id, request.body.text, currentAgent(request)),
+      }),
+  );
+
+  app.post(
+    '/api/interactions/:id/messages',
+    {
+      config: { access: roles.anyAgent },
+      schema: {
+        tags: ['interactions'],
+        summary: 'Reply to the customer on the interaction’s channel (the assignee, or a supervisor)',
+        params: IdParams,
+        body: Type.Object(
+          {
+            text: Type.String({ minLength: 1, maxLength: 20_000 }),
+            html: Type.Optional(Type.String({ minLength: 1, maxLength: 200_000 })),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 201: Type.Object({ event: LoggedEvent }) },
+      },
+    },
+    async (request, reply) =>
+      reply.code(201).send({
+        event: await deps.outbound.reply(request.params.id, currentAgent(request), request.body),
       }),
   );
 }

@@ -77,6 +77,12 @@ export interface InteractionsTable {
   first_response_at: Date | null;
   closed_at: Date | null;
   updated_at: UpdatedAt;
+  queue_entered_at: Date | null;
+  escalation_step: Generated<number>;
+  relax_levels: Generated<number>;
+  extra_queues: Generated<string[]>;
+  closed_reason: string | null;
+  disposition: string | null;
 }
 
 export interface InteractionEventsTable {
@@ -139,6 +145,16 @@ export interface AgentStatesTable {
   state_since: Generated<Date>;
   idle_since: Generated<Date>;
   missed_in_a_row: Generated<number>;
+  wrap_up_until: Date | null;
+}
+
+/** Written by a trigger on agent_states (see migrations/2026-11-23_routing_control.ts). */
+export interface AgentStateHistoryTable {
+  id: ColumnType<string, never, never>;
+  agent_id: string;
+  state: string;
+  away_reason: string | null;
+  at: CreatedAt;
 }
 
 export interface AgentLoadsTable {
@@ -184,6 +200,7 @@ export interface Database {
   identity_mentions: IdentityMentionsTable;
   audit_log: AuditLogTable;
   agent_states: AgentStatesTable;
+  agent_state_history: AgentStateHistoryTable;
   agent_loads: AgentLoadsTable;
   offers: OffersTable;
   routing_rotations: RoutingRotationsTable;

@@ -9,12 +9,29 @@ import type { FastifyBaseLogger } from 'fastify';
  */
 
 export interface JobPayloads {
+  /** Delayed to the end of an agent's presence grace: offline if no console socket came back (realtime/). */
+  'agents.presence-check': { agentId: string };
+  /** Repeating: sets offline the agents whose sockets vanished with a killed process (no disconnect seen). */
+  'agents.sweep-presence': Record<string, never>;
   /** Repeating: checks customers flagged by ingest for duplicates (see duplicate-detector.service.ts). */
   'customers.sweep-duplicates': Record<string, never>;
   /** Delayed to an offer's expiry, keyed by the offer id: expires it if still live (else does nothing). */
   'routing.expire-offer': { offerId: string };
-  /** Repeating: expires live offers whose timeout job was lost (see offers.service.ts expireOverdue). */
+  /**
+   * Repeating: what a lost job or a killed process left undone: live offers past their expiry, interactions
+   * ingested but never queued, wrap-ups past their end (see routing.service.ts sweep).
+   */
   'routing.sweep-overdue-offers': Record<string, never>;
+  /** Delivers an agent's reply through its channel's sender, keyed by the message.sent event id. */
+  'messages.deliver': { eventId: string };
+  /** Routes a new interaction (enqueue by the rules, then dispatch it); retry-safe. */
+  'routing.route': { interactionId: string };
+  /** Dispatches one waiting contact again (an account-owner wait reached its deadline). */
+  'routing.dispatch': { interactionId: string };
+  /** Delayed to an agent's wrap-up end: returns them to work if still in that wrap-up. */
+  'routing.end-wrap-up': { agentId: string };
+  /** Repeating: applies escalation steps that fell due (see escalation.service.ts). */
+  'routing.escalate': Record<string, never>;
 }
 
 export type JobName = keyof JobPayloads;

@@ -6,8 +6,9 @@
  * contact), the agent cannot take it any more (refresh that agent from the claim's answer, ask the strategy
  * again), or the agent already declined or missed this contact (ask the strategy again without them).
  *
- * Not here yet: escalation steps, after-hours actions, and re-running account-owner `wait-for` decisions at
- * their deadline (a waiting contact is simply reconsidered at the next dispatch).
+ * Contacts in a closed queue wait (after-hours actions that do something else run at enqueue). What
+ * escalation changed (relaxed levels, other queues' agents) is part of the contact (toRoutable). An
+ * account-owner `wait-for` decision schedules one more dispatch of the contact at its deadline.
  */
 import type {
   AgentSnapshot,
@@ -29,9 +30,11 @@ import type {
   Strategy,
   StrategyOptions,
 } from './routing.types.js';
-import type { Queue, RuleSet } from './rules/rules.schema.js';
+import { openingStatus } from './rules/rule-matcher.js';
+import type { Queue, RuleSet, SkillRequirement } from './rules/rules.schema.js';
 import { applyRotation, exclusiveChannels, ineligibilityOf, strategies } from './strategies/index.js';
 import { capacityOn } from './strategies/eligibility.js';
+import { createAgentSnapshots } from './agent-snapshot.js';
 
 /** Where the rules in force come from (a RulesStore). */
 export interface RulesSource {
@@ -87,12 +90,26 @@ export function toCandidate(agent: AgentSnapshot, rules: RuleSet): Candidate {
   };
 }
 
-function toRoutable(contact: WaitingContact, queue: Queue): RoutableContact {
+/** Skill requirements lowered by `levels`, never below 1 (escalation's relax-skills). */
+export function relaxSkills(required: readonly SkillRequirement[], levels: number): SkillRequirement[] {
+  return required.map(({ skill, minLevel }) => ({
+    skill,
+    minLevel: Math.max(1, minLevel - levels) as SkillRequirement['minLevel'],
+  }));
+}
+
+/** The waiting contact as strategies see it, with what escalation changed: relaxed levels, added queues. */
+export function toRoutable(contact: WaitingContact, queue: Queue, rules: RuleSet): RoutableContact {
+  const alternativeSkills = contact.extraQueues.flatMap((name) => {
+    const extra = rules.queues.get(name);
+    return extra ? [relaxSkills(extra.requiredSkills, contact.relaxLevels)] : [];
+  });
   return {
     interactionId: contact.interactionId,
     queueId: queue.name,
     channel: contact.channel,
-    requiredSkills: queue.requiredSkills,
+    requiredSkills: relaxSkills(queue.requiredSkills, contact.relaxLevels),
+    ...(alternativeSkills.length > 0 && { alternativeSkills }),
     customerId: contact.customerId,
     accountOwnerId: contact.accountOwnerId,
     recentAgents: contact.recentAgents,
@@ -101,7 +118,8 @@ function toRoutable(contact: WaitingContact, queue: Queue): RoutableContact {
   };
 }
 
-function strategyOf(queue: Queue, rules: RuleSet): { strategy: Strategy; options: StrategyOptions } {
+/** The queue's strategy and its options (the simulator uses the same). */
+export function strategyOf(queue: Queue, rules: RuleSet): { strategy: Strategy; options: StrategyOptions } {
   return {
     strategy: strategies[queue.strategy],
     options: {
@@ -115,6 +133,7 @@ function strategyOf(queue: Queue, rules: RuleSet): { strategy: Strategy; options
 export function createDispatcher(deps: DispatcherDeps) {
   const now = deps.now ?? (() => new Date());
   const batchSize = deps.batchSize ?? 200;
+  const agentSnapshots = createAgentSnapshots({ routing: deps.routing });
 
   async function claim(
     rules: RuleSet,
@@ -166,6 +185,28 @@ export function createDispatcher(deps: DispatcherDeps) {
     return result;
   }
 
+  // Opening hours are checked once per queue and pass, not per contact.
+  const openCache = new Map<string, { atMs: number; isOpen: boolean }>();
+  function isOpenAt(queue: Queue, nowMs: number): boolean {
+    const cached = openCache.get(queue.name);
+    if (cached && Math.abs(cached.atMs - nowMs) < 1000) return cached.isOpen;
+    const isOpen = openingStatus(queue, new Date(nowMs)).isOpen;
+    openCache.set(queue.name, { atMs: nowMs, isOpen });
+    return isOpen;
+  }
+
+  /**
+   * account-owner's wait-for: the contact waits for its preferred agent until `untilMs`; a delayed job
+   * dispatches it again then (when the strategy falls back). One job per contact and deadline.
+   */
+  async function recheckAt(interactionId: string, untilMs: number) {
+    await deps.jobs.enqueue(
+      'routing.dispatch',
+      { interactionId },
+      { jobId: `recheck-${interactionId}-${untilMs}`, delayMs: Math.max(1, untilMs - Date.now() + 50) },
+    );
+  }
+
   /** The candidate as the claim found them (state and loads), or as one more contact on the channel. */
   function afterClaim(candidate: Candidate, channel: Channel, result: ClaimResult): Candidate {
     if (result.status === 'claimed') {
@@ -206,7 +247,7 @@ export function createDispatcher(deps: DispatcherDeps) {
       const windowMs = rules.options.recentAgentWindowDays * 86_400_000;
       const [waiting, agents, rotations] = await Promise.all([
         deps.routing.waitingContacts(batchSize, windowMs, options.interactionIds),
-        deps.routing.workingAgents(),
+        agentSnapshots.workingAgents(),
         deps.routing.rotations(),
       ]);
       const outcome: DispatchOutcome = { offers: [], lostRaces: 0 };
@@ -217,13 +258,15 @@ export function createDispatcher(deps: DispatcherDeps) {
       for (const waitingContact of waiting) {
         const queue = rules.queues.get(waitingContact.queue);
         if (!queue) continue; // A queue removed from the rules: its contacts wait for a person or a move.
-        const contact = toRoutable(waitingContact, queue);
+        if (!isOpenAt(queue, snapshot.nowMs)) continue; // After hours: waits until the queue opens.
+        const contact = toRoutable(waitingContact, queue, rules);
         const { strategy, options } = strategyOf(queue, rules);
         const declined = new Set(waitingContact.declinedAgentIds);
         const tried = new Set<string>();
         for (;;) {
           const pool = candidates.filter((c) => !declined.has(c.agentId) && !tried.has(c.agentId));
           const decision = strategy(pool, contact, snapshot, options);
+          if (decision?.kind === 'wait-for') await recheckAt(contact.interactionId, decision.untilMs);
           if (decision?.kind !== 'pick') break;
           const index = candidates.findIndex((c) => c.agentId === decision.agentId);
           const candidate = candidates[index]!;
@@ -259,7 +302,7 @@ export function createDispatcher(deps: DispatcherDeps) {
       const windowMs = rules.options.recentAgentWindowDays * 86_400_000;
       const [waiting, agents, rotations] = await Promise.all([
         deps.routing.waitingContacts(batchSize, windowMs),
-        deps.routing.workingAgents(agentId),
+        agentSnapshots.workingAgents(agentId),
         deps.routing.rotations(),
       ]);
       const outcome: DispatchOutcome = { offers: [], lostRaces: 0 };
@@ -271,11 +314,12 @@ export function createDispatcher(deps: DispatcherDeps) {
       for (const waitingContact of waiting) {
         if (waitingContact.declinedAgentIds.includes(agentId)) continue;
         const queue = rules.queues.get(waitingContact.queue);
-        if (!queue) continue;
-        const contact = toRoutable(waitingContact, queue);
+        if (!queue || !isOpenAt(queue, snapshot.nowMs)) continue;
+        const contact = toRoutable(waitingContact, queue, rules);
         if (ineligibilityOf(candidate, contact) !== null) continue;
         const { strategy, options } = strategyOf(queue, rules);
         const decision = strategy([candidate], contact, snapshot, options);
+        if (decision?.kind === 'wait-for') await recheckAt(contact.interactionId, decision.untilMs);
         if (decision?.kind !== 'pick') continue;
         const pick: AgentPick = {
           ...decision,

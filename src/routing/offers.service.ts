@@ -18,6 +18,8 @@ export function createOffersService(deps: {
   rules: RulesSource;
   events: DomainEvents;
   dispatcher: Dispatcher;
+  /** An agent was set away for missed offers: their other live offers must go elsewhere (routing.service). */
+  onSetAway?: (agentId: string, reason: string) => Promise<unknown>;
 }) {
   function refuse(result: Exclude<SettleResult, { status: 'settled' }>): never {
     switch (result.status) {
@@ -81,6 +83,7 @@ export function createOffersService(deps: {
         agentId: result.agentId,
       });
       publishStateChange(result, awayReason);
+      if (result.isSetAway) await deps.onSetAway?.(result.agentId, awayReason);
       await deps.dispatcher.dispatch();
       return 'expired';
     },

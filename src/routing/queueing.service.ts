@@ -1,15 +1,26 @@
 /*
  * Enqueue: the first matching rule puts a new interaction in its queue with its priority, logged as
- * routing.queued with the rule's reason. Dispatching is a separate step (dispatch.service.ts).
+ * routing.queued with the rule's reason. A closed queue's after-hours `move-to` is applied here (one hop);
+ * the other actions are reported in the outcome for routing.service.ts to carry out. Dispatching is a
+ * separate step (dispatch.service.ts).
  */
 import type { RoutingRepository } from '../db/repositories/routing.repository.js';
 import { AppError } from '../errors.js';
 import type { DomainEvents, InteractionEventPayloads } from '../events.js';
 import { requireRules, type RulesSource } from './dispatch.service.js';
 import { matchRule, openingStatus, type ContactFacts } from './rules/rule-matcher.js';
+import type { AfterHoursAction } from './rules/rules.schema.js';
 
 export type EnqueueOutcome =
-  | { isQueued: true; queue: string; priority: number; reason: string }
+  | {
+      isQueued: true;
+      queue: string;
+      priority: number;
+      reason: string;
+      /** The queue was closed: its after-hours action (move-to already applied: `queue` is the new one). */
+      afterHours: AfterHoursAction | null;
+      openingReason: string;
+    }
   /** The interaction was not new (already queued, offered, assigned or closed): nothing changed. */
   | { isQueued: false; status: string };
 
@@ -45,16 +56,30 @@ export function createQueueingService(deps: {
       const match = matchRule(rules.rules, contactFacts, at);
       // A loaded rule set always ends with a catch-all rule; a null match is a bug in the loader.
       if (!match) throw new AppError('ROUTING_RULES_UNAVAILABLE', 'No routing rule matched the contact.');
-      const queue = rules.queues.get(match.queue);
-      const opening = queue
+      let queueName = match.queue;
+      let queue = rules.queues.get(queueName);
+      let opening = queue
         ? openingStatus(queue, at)
-        : { isOpen: false, reason: `queue ${match.queue} is not defined` };
+        : { isOpen: false, reason: `queue ${queueName} is not defined` };
+      let afterHours: AfterHoursAction | null = queue && !opening.isOpen ? queue.afterHours : null;
+      let reason = match.reason;
+      // move-to: one hop only; the other queue's own after-hours action applies if it is closed too.
+      if (afterHours?.action === 'move-to') {
+        reason = `${reason}; ${queueName} is ${opening.reason}, so its after-hours action moved it to ${afterHours.queue}`;
+        queueName = afterHours.queue;
+        queue = rules.queues.get(queueName);
+        opening = queue
+          ? openingStatus(queue, at)
+          : { isOpen: false, reason: `queue ${queueName} is not defined` };
+        afterHours =
+          queue && !opening.isOpen && queue.afterHours.action !== 'move-to' ? queue.afterHours : null;
+      }
 
       const payload: InteractionEventPayloads['routing.queued'] = {
-        queue: match.queue,
+        queue: queueName,
         priority: match.priority,
         rule: match.ruleName,
-        reason: match.reason,
+        reason,
         isQueueOpen: opening.isOpen,
         openingReason: opening.reason,
       };
@@ -62,10 +87,17 @@ export function createQueueingService(deps: {
       if (!marked.isQueued) return { isQueued: false, status: marked.status ?? 'unknown' };
       deps.events.publish('interaction.queued', {
         interactionId,
-        queue: match.queue,
+        queue: queueName,
         priority: match.priority,
       });
-      return { isQueued: true, queue: match.queue, priority: match.priority, reason: match.reason };
+      return {
+        isQueued: true,
+        queue: queueName,
+        priority: match.priority,
+        reason,
+        afterHours,
+        openingReason: opening.reason,
+      };
     },
   };
 }

@@ -52,6 +52,11 @@ export interface RoutableContact {
   channel: Channel;
   /** The queue's requirements, possibly relaxed by escalation. Every strategy enforces them. */
   requiredSkills: readonly SkillRequirement[];
+  /**
+   * Escalation's add-queue steps: other queues' requirements (each relaxed like the contact's own). An agent
+   * who meets any one of these sets may take the contact too. Absent or empty: only `requiredSkills` count.
+   */
+  alternativeSkills?: readonly (readonly SkillRequirement[])[];
   customerId: CustomerId;
   accountOwnerId: AgentId | null;
   /** Agents who served this customer, newest first. */

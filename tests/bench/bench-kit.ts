@@ -52,14 +52,20 @@ export interface LoopResult {
   errors: number;
   /** CPU time this Node process spent per operation (client side of the work), in microseconds. */
   nodeCpuUsPerOp: number;
+  /** Every call's latency, sorted (for merging slices of one loop). */
+  latenciesMs: number[];
 }
 
-/** Runs `producers` concurrent loops of `operation` for `seconds`, recording each call's latency. */
+/**
+ * Runs `producers` concurrent loops of `operation` for `seconds` (or until `isDone()` says the work ran out),
+ * recording each call's latency.
+ */
 export async function timedLoop(
   name: string,
   producers: number,
   seconds: number,
   operation: (producer: number, i: number) => Promise<unknown>,
+  isDone: () => boolean = () => false,
 ): Promise<LoopResult> {
   const latencies: number[] = [];
   let errors = 0;
@@ -69,7 +75,7 @@ export async function timedLoop(
   const deadline = started + seconds * 1000;
   await Promise.all(
     Array.from({ length: producers }, async (_, producer) => {
-      for (let i = 0; performance.now() < deadline; i++) {
+      for (let i = 0; performance.now() < deadline && !isDone(); i++) {
         const t0 = performance.now();
         try {
           await operation(producer, i);
@@ -85,17 +91,41 @@ export async function timedLoop(
   const cpu = process.cpuUsage(cpuBefore);
   if (firstError) say(`${name}: ${errors} errors, first: ${(firstError as Error).message}`);
   latencies.sort((a, b) => a - b);
-  const pick = (q: number) =>
-    latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? NaN;
   return {
     name,
     operations: latencies.length,
     seconds: elapsed,
     perSecond: latencies.length / elapsed,
-    p50Ms: pick(0.5),
-    p99Ms: pick(0.99),
+    p50Ms: percentile(latencies, 0.5),
+    p99Ms: percentile(latencies, 0.99),
     errors,
     nodeCpuUsPerOp: (cpu.user + cpu.system) / Math.max(1, latencies.length),
+    latenciesMs: latencies,
+  };
+}
+
+const percentile = (sorted: readonly number[], q: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
+
+/**
+ * One result from slices of the same loop. Benchmarks that compare loops run them in alternating slices, so
+ * that the load other tenants put on the machine weighs on each loop alike.
+ */
+export function mergeLoops(slices: readonly LoopResult[]): LoopResult {
+  const operations = slices.reduce((sum, s) => sum + s.operations, 0);
+  const seconds = slices.reduce((sum, s) => sum + s.seconds, 0);
+  const cpuUs = slices.reduce((sum, s) => sum + s.nodeCpuUsPerOp * Math.max(1, s.operations), 0);
+  const latencies = slices.flatMap((s) => s.latenciesMs).sort((a, b) => a - b);
+  return {
+    name: slices[0]?.name ?? '',
+    operations,
+    seconds,
+    perSecond: operations / seconds,
+    p50Ms: percentile(latencies, 0.5),
+    p99Ms: percentile(latencies, 0.99),
+    errors: slices.reduce((sum, s) => sum + s.errors, 0),
+    nodeCpuUsPerOp: cpuUs / Math.max(1, operations),
+    latenciesMs: latencies,
   };
 }
 

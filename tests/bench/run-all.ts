@@ -1,9 +1,14 @@
 import { printTable, say } from './bench-kit.js';
 import { ingestRows, runIngestBench } from './ingest.bench.js';
+import { routingRows, runRoutingBench } from './routing.bench.js';
 
 // npm run bench — every benchmark, one summary table. BENCH_SECONDS sets each measured phase (default 10).
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
 say('ingest benchmark');
 const ingest = await runIngestBench(seconds);
+say('routing benchmark');
+const routing = await runRoutingBench(seconds);
 process.stdout.write('\n');
 printTable(ingestRows(ingest));
+process.stdout.write('\n');
+printTable(routingRows(routing));

@@ -17,18 +17,37 @@ let ctx: TestContext;
 const cookies: Partial<Record<Caller, string>> = {};
 const emails: Partial<Record<Role, string>> = {};
 let adminId: string;
+const agentIds: Partial<Record<Role, string>> = {};
 let customerId: string;
 let interactionId: string;
 let patchableAgentId: string;
+/** Holds the offers and assignments set up for anonymous callers, who have no agent of their own. */
+let spareAgentId: string;
 
 beforeAll(async () => {
-  ctx = await createTestContext();
+  // Routing on ingest is off: the routing rows set up each offer and assignment themselves.
+  ctx = await createTestContext({ config: { routeOnIngest: false } });
   for (const role of ['agent', 'supervisor', 'admin'] as const) {
     emails[role] = `${role}-roles@test.switchboard`;
     const { cookie, agentId } = await ctx.loginAs(role, { email: emails[role] });
     cookies[role] = cookie;
+    agentIds[role] = agentId;
     if (role === 'admin') adminId = agentId;
   }
+  // Replies need a channel that can send: a sender that takes every email (delivery is tested elsewhere).
+  ctx.services.outboundRegistry.register('email', { isImmediate: true, send: async () => ({}) });
+  spareAgentId = (
+    await ctx.services.agents.create(
+      {
+        email: 'spare@test.switchboard',
+        displayName: 'Spare',
+        role: 'agent',
+        password,
+        capacity: { email: 50 },
+      },
+      null,
+    )
+  ).id;
   const contact = await ctx.services.ingest({
     channel: 'email',
     externalId: `<${randomUUID()}@roles>`,
@@ -59,6 +78,62 @@ async function newCustomer(): Promise<string> {
 async function isMerged(id: string): Promise<boolean> {
   return !!(await ctx.services.repositories.customers.findById(id))?.mergedIntoId;
 }
+
+/** A new contact waiting in its queue (the demo rules' default queue, support, needs no skills). */
+async function waitingContact(): Promise<string> {
+  const contact = await ctx.services.ingest({
+    channel: 'email',
+    externalId: `<${randomUUID()}@roles>`,
+    identities: [{ kind: 'email', value: `${randomUUID()}@roles.example` }],
+    text: 'hello',
+  });
+  await ctx.services.routing.queueing.enqueue(contact.interactionId);
+  return contact.interactionId;
+}
+
+/** A live offer of a new contact to `agentId` (or to the spare agent), claimed directly. */
+async function offerTo(agentId: string | undefined): Promise<{ offerId: string; interactionId: string }> {
+  const agent = agentId ?? spareAgentId;
+  await ctx.services.pool.query(
+    `insert into agent_states (agent_id, state) values ($1, 'available')
+     on conflict (agent_id) do update set state = 'available', away_reason = null`,
+    [agent],
+  );
+  const interactionId = await waitingContact();
+  const result = await ctx.services.repositories.routing.claim({
+    agentId: agent,
+    interactionId,
+    channel: 'email',
+    capacity: 50,
+    exclusiveChannels: ['voice'],
+    queue: 'support',
+    strategy: 'round-robin',
+    reason: 'roles test',
+    timeoutSeconds: 600,
+    rotationQueue: null,
+    eventPayload: {
+      agentId: agent,
+      queue: 'support',
+      strategy: 'round-robin',
+      reason: 'roles test',
+      trigger: 'dispatch',
+      passedOver: [],
+    },
+  });
+  if (result.status !== 'claimed') throw new Error(`claim refused: ${result.status}`);
+  return { offerId: result.offerId, interactionId };
+}
+
+/** A contact assigned to `agentId` (or the spare agent). */
+async function assignedTo(agentId: string | undefined): Promise<string> {
+  const { offerId, interactionId } = await offerTo(agentId);
+  await ctx.services.routing.offers.accept(offerId, agentId ?? spareAgentId);
+  return interactionId;
+}
+
+const callerId = (caller: Caller) => (caller === 'anonymous' ? undefined : agentIds[caller]);
+const interactionStatus = async (id: string) =>
+  (await ctx.services.repositories.interactions.findById(id))?.status;
 
 interface Call {
   url: string;
@@ -245,6 +320,170 @@ const table: RouteRow[] = [
           (await ctx.services.interactions.detail(interactionId)).events.some((e) => e.payload.text === text),
       };
     },
+  },
+  {
+    method: 'GET',
+    path: '/api/me/status',
+    access: anyAgent,
+    success: 200,
+    call: async () => ({ url: '/api/me/status' }),
+  },
+  {
+    method: 'POST',
+    path: '/api/me/state',
+    access: anyAgent,
+    success: 200,
+    call: async (caller) => {
+      const reason = `roles ${randomUUID()}`;
+      const id = callerId(caller);
+      return {
+        url: '/api/me/state',
+        payload: { state: 'away', reason },
+        ...(id && {
+          hasEffect: async () => (await ctx.services.agentStates.status(id))?.awayReason === reason,
+        }),
+      };
+    },
+  },
+  {
+    method: 'POST',
+    path: '/api/me/ready',
+    access: anyAgent,
+    success: 200,
+    call: async (caller) => {
+      const id = callerId(caller);
+      if (id)
+        await ctx.services.pool.query(
+          `insert into agent_states (agent_id, state) values ($1, 'wrap_up')
+           on conflict (agent_id) do update set state = 'wrap_up', away_reason = null`,
+          [id],
+        );
+      return { url: '/api/me/ready' };
+    },
+  },
+  {
+    method: 'POST',
+    path: '/api/offers/:id/accept',
+    access: anyAgent,
+    success: 200,
+    call: async (caller) => {
+      const { offerId, interactionId: id } = await offerTo(callerId(caller));
+      return {
+        url: `/api/offers/${offerId}/accept`,
+        ...(caller !== 'anonymous' && {
+          hasEffect: async () => (await interactionStatus(id)) === 'assigned',
+        }),
+      };
+    },
+  },
+  {
+    method: 'POST',
+    path: '/api/offers/:id/reject',
+    access: anyAgent,
+    success: 204,
+    call: async (caller) => {
+      const { offerId } = await offerTo(callerId(caller));
+      return {
+        url: `/api/offers/${offerId}/reject`,
+        payload: { reason: 'busy' },
+        hasEffect: async () =>
+          (await ctx.services.repositories.routing.findOffer(offerId))?.status === 'rejected',
+      };
+    },
+  },
+  {
+    method: 'POST',
+    path: '/api/interactions/:id/close',
+    access: anyAgent,
+    success: 204,
+    call: async (caller) => {
+      const id = await assignedTo(callerId(caller));
+      return {
+        url: `/api/interactions/${id}/close`,
+        payload: { disposition: 'resolved' },
+        hasEffect: async () => (await interactionStatus(id)) === 'closed',
+      };
+    },
+  },
+  {
+    method: 'POST',
+    path: '/api/interactions/:id/assign',
+    access: supervisors,
+    success: 204,
+    call: async () => {
+      const id = await waitingContact();
+      return {
+        url: `/api/interactions/${id}/assign`,
+        payload: { agentId: patchableAgentId, note: 'roles test' },
+        hasEffect: async () => (await interactionStatus(id)) === 'assigned',
+      };
+    },
+  },
+  {
+    method: 'POST',
+    path: '/api/interactions/:id/transfer',
+    access: anyAgent,
+    success: 204,
+    call: async (caller) => {
+      const id = await assignedTo(callerId(caller));
+      return {
+        url: `/api/interactions/${id}/transfer`,
+        payload: { queue: 'billing', note: 'for billing' },
+        hasEffect: async () => (await interactionStatus(id)) === 'queued',
+      };
+    },
+  },
+  {
+    method: 'POST',
+    path: '/api/interactions/:id/pull',
+    access: anyAgent,
+    success: 204,
+    call: async () => {
+      const id = await waitingContact();
+      return {
+        url: `/api/interactions/${id}/pull`,
+        hasEffect: async () => (await interactionStatus(id)) === 'assigned',
+      };
+    },
+  },
+  {
+    method: 'POST',
+    path: '/api/interactions/:id/messages',
+    access: anyAgent,
+    success: 201,
+    call: async (caller) => {
+      const id = await assignedTo(callerId(caller));
+      const text = `reply ${randomUUID()}`;
+      return {
+        url: `/api/interactions/${id}/messages`,
+        payload: { text },
+        hasEffect: async () =>
+          (await ctx.services.interactions.detail(id)).events.some(
+            (e) => e.type === 'message.sent' && e.payload.text === text,
+          ),
+      };
+    },
+  },
+  {
+    method: 'GET',
+    path: '/api/interactions/:id/routing',
+    access: anyAgent,
+    success: 200,
+    call: async () => ({ url: `/api/interactions/${interactionId}/routing` }),
+  },
+  {
+    method: 'GET',
+    path: '/api/routing/rules',
+    access: anyAgent,
+    success: 200,
+    call: async () => ({ url: '/api/routing/rules' }),
+  },
+  {
+    method: 'POST',
+    path: '/api/routing/rules/reload',
+    access: admins,
+    success: 200,
+    call: async () => ({ url: '/api/routing/rules/reload' }),
   },
   {
     method: 'GET',

@@ -13,7 +13,8 @@ import { createTestContext, type TestContext } from '../support/test-context.js'
 
 let ctx: TestContext;
 beforeAll(async () => {
-  ctx = await createTestContext();
+  // Routing on ingest is off: duplicate detection is what is under test.
+  ctx = await createTestContext({ config: { routeOnIngest: false } });
 });
 afterAll(() => ctx.close());
 

@@ -25,7 +25,8 @@ let ctx: TestContext;
 let workers: WorkerProcess[] = [];
 
 beforeAll(async () => {
-  ctx = await createTestContext();
+  // Routing on ingest is off: these tests count exactly the events ingest writes.
+  ctx = await createTestContext({ config: { routeOnIngest: false } });
   workers = [startWorker(ctx.config), startWorker(ctx.config)];
   await Promise.all(workers.map((w) => w.expectLine('ready', startTimeoutMs)));
 }, 2 * startTimeoutMs);

@@ -17,7 +17,8 @@ let ctx: TestContext;
 const ingested: DomainEventMap['contact.ingested'][] = [];
 
 beforeAll(async () => {
-  ctx = await createTestContext();
+  // Routing on ingest is off: these tests count exactly the events ingest writes.
+  ctx = await createTestContext({ config: { routeOnIngest: false } });
   ctx.services.events.subscribe('contact.ingested', (e) => ingested.push(e));
 });
 afterAll(() => ctx.close());

@@ -14,7 +14,8 @@ let supervisor: string;
 let supervisorId: string;
 let admin: string;
 beforeAll(async () => {
-  ctx = await createTestContext();
+  // Routing on ingest is off: these tests compare the event log before and after, event for event.
+  ctx = await createTestContext({ config: { routeOnIngest: false } });
   ({ cookie: supervisor, agentId: supervisorId } = await ctx.loginAs('supervisor'));
   admin = (await ctx.loginAs('admin')).cookie;
 });

@@ -37,7 +37,7 @@ let workers: WorkerProcess[] = [];
 
 beforeAll(async () => {
   rules = writeRulesFolder();
-  ctx = await createTestContext({ config: { routingRulesDir: rules.dir } });
+  ctx = await createTestContext({ config: { routingRulesDir: rules.dir, routeOnIngest: false } });
   workers = Array.from({ length: workerCount }, () => startWorker(ctx.config));
   await Promise.all(workers.map((w) => w.expectLine('ready', startTimeoutMs)));
 }, 2 * startTimeoutMs);

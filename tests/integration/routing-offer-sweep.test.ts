@@ -13,7 +13,10 @@ let rules: ReturnType<typeof writeRulesFolder>;
 
 beforeAll(async () => {
   rules = writeRulesFolder();
-  ctx = await createTestContext({ config: { routingRulesDir: rules.dir }, isWorker: false });
+  ctx = await createTestContext({
+    config: { routingRulesDir: rules.dir, routeOnIngest: false },
+    isWorker: false,
+  });
 });
 
 afterAll(async () => {

@@ -24,7 +24,10 @@ let rules: ReturnType<typeof writeRulesFolder>;
 beforeAll(async () => {
   rules = writeRulesFolder();
   // The job worker runs here, so offer timeouts fire through BullMQ as in production.
-  ctx = await createTestContext({ config: { routingRulesDir: rules.dir }, isWorker: true });
+  ctx = await createTestContext({
+    config: { routingRulesDir: rules.dir, routeOnIngest: false },
+    isWorker: true,
+  });
 });
 
 afterAll(async () => {

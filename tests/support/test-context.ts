@@ -31,6 +31,8 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     databaseSchema: `t_${id}`,
     redisPrefix: `t_${id}:`,
     publicBaseUrl: 'http://localhost:3000',
+    // Tests that need the folder watcher turn it on; the rest should not hold a watcher per app.
+    watchRoutingRules: false,
     ...overrides,
   };
 }

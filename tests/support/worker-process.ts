@@ -28,6 +28,8 @@ export function workerEnv(config: Config): Record<string, string> {
     REDIS_PREFIX: config.redisPrefix,
     DEFAULT_PHONE_REGION: config.defaultPhoneRegion,
     ROUTING_RULES_DIR: config.routingRulesDir,
+    ROUTE_ON_INGEST: config.routeOnIngest ? '1' : '0',
+    WATCH_ROUTING_RULES: config.watchRoutingRules ? '1' : '0',
   };
 }
 

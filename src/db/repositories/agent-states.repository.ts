@@ -76,6 +76,7 @@ export function createAgentStatesRepository(db: Kysely<Database>) {
             state: to,
             away_reason: to === 'away' ? awayReason : null,
             state_since: sql`now()`,
+            wrap_up_until: null,
             ...(isBecomingAvailable && { idle_since: sql`now()`, missed_in_a_row: 0 }),
           })
           .where('agent_id', '=', agentId)

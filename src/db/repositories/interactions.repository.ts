@@ -95,10 +95,9 @@ export function toLoggedEvent(row: InteractionEventRow): LoggedEvent {
   };
 }
 
-// Named statements: Postgres plans them once per connection (node-pg's unnamed statements cost about twice
-// the server CPU on this hot path).
-const ingestOne = 'select switchboard_ingest($1::jsonb) as result';
-const ingestMany = 'select switchboard_ingest_batch($1::jsonb) as results';
+// A named statement: Postgres plans it once per connection (node-pg's unnamed statements cost about twice
+// the server CPU on this hot path). One contact is a batch of one: a single statement, planned once.
+const ingestBatch = 'select switchboard_ingest_batch($1::jsonb) as results';
 
 function toIngestResult(r: Record<string, unknown>): IngestResult {
   return {
@@ -120,49 +119,48 @@ interface Waiting {
 }
 
 /*
- * Group commit for ingest. A contact goes to Postgres at once when fewer than `maxInFlight` calls are
- * running; otherwise it waits, and the contacts that queued up while a call was in flight go together in
- * the next call (one round trip, one commit). An idle system adds no delay; a busy one amortizes the round
- * trip and the commit, which cost more than the ingest itself. A batch that fails is retried contact by
- * contact, so one bad contact cannot fail the others.
+ * Group commit for ingest. Contacts that arrive while fewer than `maxInFlight` calls are running go to
+ * Postgres together in one call (one round trip, one commit); beyond that they wait, and the contacts that
+ * queued up while a call was in flight go together in the next. Sending waits for the end of the current
+ * turn of the event loop (setImmediate): callers woken by one finished call each send their next contact
+ * within that turn, and these go as one batch instead of one call each. An idle system adds no delay but
+ * that turn; a busy one amortizes the round trip, the commit and each statement's fixed cost in Postgres,
+ * which cost more than the ingest itself. A batch that fails is retried contact by contact, so one bad
+ * contact cannot fail the others.
  */
 export function createIngestBatcher(pool: pg.Pool, options: { maxInFlight: number; maxBatch: number }) {
   const waiting: Waiting[] = [];
   let inFlight = 0;
+  let isPumpScheduled = false;
 
-  const one = async (record: IngestRecord): Promise<IngestResult> => {
-    const { rows } = await pool.query<{ result: Record<string, unknown> }>({
-      name: 'switchboard_ingest',
-      text: ingestOne,
-      values: [JSON.stringify(record)],
+  const call = async (records: IngestRecord[]): Promise<Record<string, unknown>[]> => {
+    const { rows } = await pool.query<{ results: Record<string, unknown>[] }>({
+      name: 'switchboard_ingest_batch',
+      text: ingestBatch,
+      values: [JSON.stringify(records)],
     });
-    return toIngestResult(rows[0]!.result);
+    return rows[0]!.results;
   };
 
   const settleEach = (batch: Waiting[]) =>
-    Promise.all(batch.map((w) => one(w.record).then(w.resolve, w.reject)));
+    Promise.all(
+      batch.map((w) => call([w.record]).then((results) => w.resolve(toIngestResult(results[0]!)), w.reject)),
+    );
 
   async function send(batch: Waiting[]): Promise<void> {
-    if (batch.length === 1) {
-      await one(batch[0]!.record).then(batch[0]!.resolve, batch[0]!.reject);
-      return;
-    }
     let results: Record<string, unknown>[];
     try {
-      const { rows } = await pool.query<{ results: Record<string, unknown>[] }>({
-        name: 'switchboard_ingest_batch',
-        text: ingestMany,
-        values: [JSON.stringify(batch.map((w) => w.record))],
-      });
-      results = rows[0]!.results;
-    } catch {
-      await settleEach(batch);
+      results = await call(batch.map((w) => w.record));
+    } catch (error) {
+      if (batch.length === 1) batch[0]!.reject(error);
+      else await settleEach(batch);
       return;
     }
     batch.forEach((w, i) => w.resolve(toIngestResult(results[i]!)));
   }
 
   function pump(): void {
+    isPumpScheduled = false;
     while (waiting.length > 0 && inFlight < options.maxInFlight) {
       const batch = waiting.splice(0, options.maxBatch);
       inFlight += 1;
@@ -171,15 +169,21 @@ export function createIngestBatcher(pool: pg.Pool, options: { maxInFlight: numbe
         .catch((error: unknown) => batch.forEach((w) => w.reject(error)))
         .finally(() => {
           inFlight -= 1;
-          pump();
+          schedulePump();
         });
     }
+  }
+
+  function schedulePump(): void {
+    if (isPumpScheduled || waiting.length === 0) return;
+    isPumpScheduled = true;
+    setImmediate(pump);
   }
 
   return (record: IngestRecord): Promise<IngestResult> =>
     new Promise<IngestResult>((resolve, reject) => {
       waiting.push({ record, resolve, reject });
-      pump();
+      schedulePump();
     });
 }
 

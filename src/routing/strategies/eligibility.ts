@@ -12,10 +12,18 @@
  *      agent takes calls at all is their voice capacity: 0 means never, open chats or not.
  *   4. A contact on a stacking channel (chat, email, fax) needs load < capacity on that channel. Channels are
  *      counted separately: three chats do not use up email capacity.
- *   5. Every required skill at its minimum level or above.
+ *   5. Every required skill at its minimum level or above, or, when escalation added other queues' agents
+ *      (`alternativeSkills`), every skill of one of those sets.
  * A strategy only ever chooses among the candidates it was given, so nobody outside them can be picked.
  */
-import type { AgentId, AgentState, Candidate, Channel, RoutableContact } from '../routing.types.js';
+import type {
+  AgentId,
+  AgentState,
+  Candidate,
+  Channel,
+  RoutableContact,
+  SkillRequirement,
+} from '../routing.types.js';
 
 /** Channels on which an agent handles one contact at a time and nothing else meanwhile. Data, not a switch. */
 export const exclusiveChannels: ReadonlySet<Channel> = new Set<Channel>(['voice']);
@@ -43,6 +51,16 @@ function exclusiveChannelInUse(candidate: Candidate): Channel | undefined {
   return [...exclusiveChannels].find((channel) => loadOn(candidate, channel) > 0);
 }
 
+/** The first requirement of `required` the candidate misses, as the end of a sentence, or null. */
+function missingSkill(candidate: Candidate, required: readonly SkillRequirement[]): string | null {
+  for (const { skill, minLevel } of required) {
+    const level = candidate.skills[skill];
+    if (level === undefined) return `lacks skill ${skill}`;
+    if (level < minLevel) return `has ${skill} at level ${level}, below the required ${minLevel}`;
+  }
+  return null;
+}
+
 /**
  * Why a candidate may not take the contact, as the end of a sentence ("is away"), or null when they may.
  * Strategies use it to filter; the caller can use it to explain every candidate that was passed over.
@@ -51,11 +69,9 @@ export function ineligibilityOf(candidate: Candidate, contact: RoutableContact):
   // Lasting reasons first, so the explanation names what finishing work would not change.
   const blockedByState = stateBlocks[candidate.state];
   if (blockedByState !== null) return blockedByState;
-  for (const { skill, minLevel } of contact.requiredSkills) {
-    const level = candidate.skills[skill];
-    if (level === undefined) return `lacks skill ${skill}`;
-    if (level < minLevel) return `has ${skill} at level ${level}, below the required ${minLevel}`;
-  }
+  const skillGap = missingSkill(candidate, contact.requiredSkills);
+  if (skillGap !== null && !contact.alternativeSkills?.some((set) => missingSkill(candidate, set) === null))
+    return skillGap;
   const capacity = capacityOn(candidate, contact.channel);
   if (capacity <= 0) return `takes no ${contact.channel} contacts`;
   const busyOn = exclusiveChannelInUse(candidate);

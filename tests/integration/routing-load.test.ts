@@ -1,0 +1,932 @@
+import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { channels, type Channel, type InboundContact } from '../../src/interactions/inbound-contact.js';
+import { SimulatedAgent, randomFrom, type Behaviour, type Cluster } from '../support/agent-simulator.js';
+import type { ClusterNodeStart, IngestReport } from '../support/cluster-node.js';
+import { writeRulesFolder } from '../support/routing-fixtures.js';
+import { createTestContext, type TestContext } from '../support/test-context.js';
+import { startWorkerProcess, type WorkerProcess } from '../support/worker-process.js';
+
+/*
+ * The routing issue's acceptance test: three server processes on one Postgres and Redis, each running the
+ * whole app with its job worker (timeouts, sweeps and presence checks run everywhere, as in production);
+ * 60 simulated agents (tests/support/agent-simulator.ts), real socket.io clients spread over the processes,
+ * that accept, reject or ignore offers at random, close their work over HTTP, take breaks, reload, and move
+ * to another process when theirs dies; 2,000 contacts on all four channels sent to all processes at once, in
+ * batches, paced. When 40% have been sent, one process is killed (SIGKILL): what was due to go to it, and
+ * the batch it had in flight, is resent to the others (ingest is idempotent); its agents reconnect
+ * elsewhere; the offers it held are expired by the timeout jobs and sweeps of the survivors and re-offered.
+ * Then everyone accepts until nothing waits, and the event log and the offers table are checked for what
+ * must never happen (each check below says which).
+ */
+
+const nodeCount = 3;
+const agentCount = 60;
+const contactCount = 2000;
+const batchSize = 20;
+/*
+ * Arrivals are paced by backpressure: a batch goes out only while fewer than maxWaiting contacts wait (new or
+ * queued), and never faster than maxArrivalsPerSecond. So the queues stay short whatever the machine's speed
+ * (a 2-core machine shared with other work serves ~30-60 contacts a second here), and the strategies pick
+ * among several free agents, which is what the fairness check measures. (A backlog far beyond the
+ * dispatcher's window of 200 contacts starves lower-priority queues: see the report that came with this
+ * test.)
+ */
+const maxWaiting = 80;
+const maxArrivalsPerSecond = 150;
+const killAfterShare = 0.4;
+const offerTimeoutSeconds = 2;
+/*
+ * Presence grace above the offer timeout, on purpose: the agents whose process dies reconnect after the
+ * offers they held there expired (2.3-2.9 s, reconnectDelayMs), within the grace, so their state is kept
+ * and those offers are settled the way the issue says: by the timeout jobs (or the sweep) of the
+ * survivors, then re-offered. With a grace below the timeout they would go offline and the offers be
+ * withdrawn instead, which the realtime tests already cover.
+ */
+const presenceGraceMs = 4000;
+const presenceHeartbeatMs = 300;
+const offerSweepMs = 1000;
+const nodeStartTimeoutMs = 120_000;
+const drainTimeoutMs = 120_000;
+const origin = 'http://localhost:3000';
+
+/*
+ * Four queues, one per strategy that balances work (account-owner is covered elsewhere). missesBeforeAway
+ * 3: an agent ignores ~15% of offers, so three misses in a row happen a handful of times per run: some
+ * agents are set away by the engine, notice the state push and come back, while most never are (which the
+ * fairness check below needs).
+ */
+const rules = `
+queues:
+  - { name: rr, strategy: round-robin, skills: { rr: 1 }, channels: [voice, email, chat, fax], wrapUpSeconds: 0 }
+  - { name: lb, strategy: least-busy, skills: { lb: 1 }, channels: [voice, email, chat, fax], wrapUpSeconds: 0 }
+  - { name: skilled, strategy: skills, skills: { tech: 2 }, channels: [voice, email, chat, fax], wrapUpSeconds: 1 }
+  - { name: general, strategy: longest-idle, channels: [voice, email, chat, fax], wrapUpSeconds: 0 }
+rules:
+  - { name: technical, when: { keywords: technical }, queue: skilled, priority: 10 }
+  - { name: rotate, when: { keywords: rotate }, queue: rr, priority: 5 }
+  - { name: balance, when: { keywords: balance }, queue: lb, priority: 5 }
+  - { name: default, queue: general, priority: 0 }
+capacity:
+  voice: { max: 1, exclusive: true }
+  chat: { max: 3 }
+  email: { max: 4 }
+  fax: { max: 2 }
+options:
+  offerTimeoutSeconds: ${offerTimeoutSeconds}
+  missesBeforeAway: 3
+`;
+type QueueName = 'rr' | 'lb' | 'skilled' | 'general';
+const strategyOf: Record<QueueName, string> = {
+  rr: 'round-robin',
+  lb: 'least-busy',
+  skilled: 'skills',
+  general: 'longest-idle',
+};
+const defaultCapacity: Record<Channel, number> = { voice: 1, chat: 3, email: 4, fax: 2 };
+const textOf: Record<QueueName, string> = {
+  rr: 'Please rotate me to whoever is next',
+  lb: 'I need to balance my account',
+  skilled: 'A technical question about my router',
+  general: 'Hello, I have a question',
+};
+
+const behaviour: Behaviour = {
+  acceptShare: 0.75,
+  rejectShare: 0.1,
+  thinkMs: [30, 400],
+  holdMs: [200, 1500],
+  breakEveryMs: [2000, 5000],
+  breakMs: [800, 2500],
+  comebackMs: [300, 1500],
+  reloadChance: 0.04,
+  reloadGapMs: [50, 400],
+  reconnectDelayMs: [2300, 2900],
+};
+
+interface AgentPlan {
+  index: number;
+  group: 'rr' | 'lb' | 'tech' | 'general';
+  skills: Record<string, number>;
+  capacity: Partial<Record<Channel, number>>;
+  takesBreaks: boolean;
+}
+
+/** 12 round-robin agents, 12 least-busy agents, 20 with a tech level 1-5, 16 generalists; some overrides. */
+function planAgents(): AgentPlan[] {
+  return Array.from({ length: agentCount }, (_, index): AgentPlan => {
+    const takesBreaks = index % 4 === 3;
+    if (index < 12) return { index, group: 'rr', skills: { rr: 1 }, capacity: {}, takesBreaks };
+    if (index < 24) return { index, group: 'lb', skills: { lb: 1 }, capacity: {}, takesBreaks };
+    const capacity: Partial<Record<Channel, number>> =
+      index % 4 === 0 ? { voice: 0, fax: 1 } : index % 4 === 1 ? { chat: 2, email: 2 } : {};
+    if (index < 44) return { index, group: 'tech', skills: { tech: 1 + (index % 5) }, capacity, takesBreaks };
+    return { index, group: 'general', skills: {}, capacity, takesBreaks };
+  });
+}
+
+function capacityOf(plan: AgentPlan): Record<Channel, number> {
+  const capacity = { ...defaultCapacity, ...plan.capacity };
+  capacity.voice = Math.min(capacity.voice, 1);
+  return capacity;
+}
+
+function isEligibleFor(plan: AgentPlan, queue: QueueName): boolean {
+  switch (queue) {
+    case 'rr':
+      return plan.group === 'rr';
+    case 'lb':
+      return plan.group === 'lb';
+    case 'skilled':
+      return (plan.skills.tech ?? 0) >= 2;
+    case 'general':
+      return true;
+  }
+}
+
+/** Contact i: channel by turn, queue by a seeded draw (25% rr, 25% lb, 20% skilled, 30% general). */
+function planContacts(): { contact: InboundContact; queue: QueueName }[] {
+  const random = randomFrom(4242);
+  return Array.from({ length: contactCount }, (_, i) => {
+    const channel = channels[i % channels.length]!;
+    const roll = random();
+    const queue: QueueName = roll < 0.25 ? 'rr' : roll < 0.5 ? 'lb' : roll < 0.7 ? 'skilled' : 'general';
+    const identity =
+      channel === 'voice'
+        ? { kind: 'phone' as const, value: `+1415${2_000_000 + i}` }
+        : channel === 'fax'
+          ? { kind: 'fax' as const, value: `+1212${3_000_000 + i}` }
+          : channel === 'email'
+            ? { kind: 'email' as const, value: `customer${i}@load.test` }
+            : { kind: 'chat_visitor' as const, value: `visitor-${i}` };
+    const contact: InboundContact = {
+      channel,
+      externalId: `load-${i}`,
+      identities: [identity],
+      text: textOf[queue],
+      ...(channel === 'email' && { subject: `Question ${i}` }),
+    };
+    return { contact, queue };
+  });
+}
+
+interface ClusterNode {
+  index: number;
+  worker: WorkerProcess;
+  url: string;
+  pid: number;
+  offerLog: string;
+  isAlive: boolean;
+  batchesSent: number;
+}
+
+let ctx: TestContext;
+let rulesFolder: ReturnType<typeof writeRulesFolder>;
+let workDir: string;
+let nodes: ClusterNode[] = [];
+let agents: SimulatedAgent[] = [];
+/** Ends the loads sampler of a test that failed before it did (afterAll, before the pool closes). */
+let stopSampling = async () => {};
+
+const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const us = (column: string) => `(extract(epoch from ${column}) * 1000000)::bigint`;
+
+beforeAll(async () => {
+  rulesFolder = writeRulesFolder(rules);
+  workDir = mkdtempSync(join(tmpdir(), 'switchboard-load-'));
+  ctx = await createTestContext({ config: { routingRulesDir: rulesFolder.dir, publicBaseUrl: origin } });
+  const starting = Array.from({ length: nodeCount }, async (_, index) => {
+    const worker = startWorkerProcess(
+      new URL('../support/cluster-node.ts', import.meta.url),
+      ctx.config,
+      nodeStartTimeoutMs,
+    );
+    const start: ClusterNodeStart = {
+      config: { publicBaseUrl: origin, presenceGraceMs, presenceHeartbeatMs, offerSweepMs },
+      logFile: join(workDir, `node-${index}.log`),
+      offerLog: join(workDir, `offers-${index}.log`),
+    };
+    worker.send(`start ${JSON.stringify(start)}`);
+    const { port, pid } = JSON.parse(await worker.expectLine('ready')) as { port: number; pid: number };
+    const node: ClusterNode = {
+      index,
+      worker,
+      url: `http://127.0.0.1:${port}`,
+      pid,
+      offerLog: start.offerLog,
+      isAlive: true,
+      batchesSent: 0,
+    };
+    return node;
+  });
+  nodes = await Promise.all(starting);
+}, nodeStartTimeoutMs + 30_000);
+
+afterAll(async () => {
+  try {
+    await stopSampling().catch(() => undefined);
+    await Promise.allSettled(agents.map((a) => a.stop()));
+    await Promise.allSettled(nodes.filter((n) => n.isAlive).map((n) => n.worker.stop()));
+  } finally {
+    await ctx?.close();
+    rulesFolder?.remove();
+    if (workDir) rmSync(workDir, { recursive: true, force: true });
+  }
+});
+
+describe('routing under load, with a killed process', () => {
+  it('never puts an agent over capacity, never offers a contact twice at once, loses nothing, and spreads work fairly', async () => {
+    const startedAt = Date.now();
+    const plans = planAgents();
+    const contacts = planContacts();
+    const queueOfExternalId = new Map(contacts.map((c) => [c.contact.externalId, c.queue]));
+
+    // --- agents: created with passwords, logged in over HTTP, sockets spread over the processes --------
+    const created = await Promise.all(
+      plans.map((plan) =>
+        ctx.services.agents.create(
+          {
+            email: `load-agent-${plan.index}@load.test`,
+            displayName: `Load agent ${plan.index}`,
+            role: 'agent',
+            password: `password-${plan.index}`,
+            skills: plan.skills,
+            capacity: plan.capacity,
+          },
+          null,
+        ),
+      ),
+    );
+    const planOf = new Map(created.map((agent, i) => [agent.id, plans[i]!]));
+    let isDraining = false;
+    const cluster: Cluster = {
+      origin,
+      liveUrls: () => nodes.filter((n) => n.isAlive).map((n) => n.url),
+      get isDraining() {
+        return isDraining;
+      },
+    };
+    agents = created.map(
+      (agent, i) =>
+        new SimulatedAgent(
+          {
+            agentId: agent.id,
+            email: `load-agent-${i}@load.test`,
+            password: `password-${i}`,
+            seed: 1000 + i,
+            takesBreaks: plans[i]!.takesBreaks,
+            homeUrl: nodes[i % nodeCount]!.url,
+          },
+          cluster,
+          behaviour,
+        ),
+    );
+    await Promise.all(agents.map((a) => a.start()));
+    await waitUntil(
+      async () => {
+        const { rows } = await ctx.services.pool.query<{ n: number }>(
+          `select count(*)::int as n from agent_states where state = 'available'`,
+        );
+        return rows[0]!.n === agentCount;
+      },
+      30_000,
+      async () => {
+        const notYet = agents.filter((a) => a.state !== 'available');
+        return `${await stuckReport(ctx)}\nnot available: ${notYet
+          .map(
+            (a) => `${a.agentId} ${a.state} on ${a.connectedUrl ?? 'no socket'} ${a.stats.errors.join('; ')}`,
+          )
+          .join('\n')}`;
+      },
+    );
+    const readyAt = Date.now();
+    for (const agent of agents) agent.beginRoutine();
+
+    // --- loads sampled during the run: a consistent snapshot must always agree ------------------------
+    let acknowledged = 0;
+    const loadSamples: string[] = [];
+    let sampleCount = 0;
+    let isSampling = true;
+    const sampling = (async () => {
+      while (isSampling) {
+        loadSamples.push(...(await loadMismatches(ctx)));
+        sampleCount += 1;
+        if (process.env.LOAD_TEST_PROGRESS && sampleCount % 4 === 0)
+          console.log(`acknowledged ${acknowledged}\n${await stuckReport(ctx)}`);
+        await wait(500);
+      }
+    })();
+    stopSampling = async () => {
+      isSampling = false;
+      await sampling;
+    };
+
+    // --- contacts: batches to every process at once, paced; one process killed at 40% ----------------
+    const pending: InboundContact[][] = [];
+    for (let i = 0; i < contacts.length; i += batchSize)
+      pending.push(contacts.slice(i, i + batchSize).map((c) => c.contact));
+    let inFlight = 0;
+    let resent = 0;
+    let duplicates = 0;
+    const ingestFailures: string[] = [];
+    let kill: Promise<KillRecord> | undefined;
+    const doomed = nodes[nodeCount - 1]!;
+    const sendStartedAt = Date.now();
+    let nextReleaseAt = sendStartedAt;
+    let waiting = 0;
+    const watchWaiting = (async () => {
+      while (acknowledged < contactCount) {
+        const { rows } = await ctx.services.pool.query<{ n: number }>(
+          `select count(*)::int as n from interactions where status in ('new', 'queued')`,
+        );
+        waiting = rows[0]!.n;
+        await wait(100);
+      }
+    })();
+    /** The next batch may go: the rate allows it and the queues are short enough (see maxWaiting). */
+    const mayRelease = () =>
+      Date.now() >= nextReleaseAt && waiting + inFlight * batchSize + batchSize <= maxWaiting;
+
+    const sender = async (node: ClusterNode) => {
+      while (acknowledged < contactCount && node.isAlive) {
+        if (pending.length === 0 || !mayRelease()) {
+          await wait(10);
+          continue;
+        }
+        const batch = pending.shift()!;
+        nextReleaseAt = Math.max(nextReleaseAt, Date.now()) + (batchSize * 1000) / maxArrivalsPerSecond;
+        inFlight += 1;
+        try {
+          node.worker.send(`ingest ${JSON.stringify(batch)}`);
+          if (node === doomed && !kill && acknowledged >= contactCount * killAfterShare) {
+            // Killed mid-batch: some of it may be committed, the rest not; the sender cannot tell.
+            const atKill = acknowledged;
+            kill = wait(15).then(() => killNode(node, atKill));
+          }
+          const report = JSON.parse(await node.worker.expectLine('ingested', 60_000)) as IngestReport;
+          node.batchesSent += 1;
+          duplicates += report.duplicates;
+          acknowledged += report.ok;
+          if (report.failed.length) {
+            // Sent again, like a provider retrying a webhook the server refused.
+            ingestFailures.push(...report.failed.map((f) => `${f.externalId}: ${f.error}`));
+            const failed = new Set(report.failed.map((f) => f.externalId));
+            pending.push(batch.filter((c) => failed.has(c.externalId)));
+          }
+        } catch (error) {
+          if (node.isAlive) throw error;
+          // Killed while it had this batch: the whole batch goes to another process (idempotent).
+          resent += batch.length;
+          pending.unshift(batch);
+        } finally {
+          inFlight -= 1;
+        }
+      }
+    };
+    await Promise.all(nodes.map(sender));
+    await watchWaiting;
+    const sentAt = Date.now();
+    const killed = await kill!;
+    isDraining = true;
+
+    // --- drain: everyone accepts until nothing waits and all work is closed ----------------------------
+    await waitUntil(
+      async () => {
+        const { rows } = await ctx.services.pool.query<{ total: number; open: number }>(
+          `select count(*)::int as total, count(*) filter (where status <> 'closed')::int as open from interactions`,
+        );
+        return rows[0]!.total >= contactCount && rows[0]!.open === 0 && agents.every((a) => !a.isBusy);
+      },
+      drainTimeoutMs,
+      () => stuckReport(ctx),
+    );
+    const drainedAt = Date.now();
+    await stopSampling();
+    await Promise.all(agents.map((a) => a.stop()));
+    await Promise.all(nodes.filter((n) => n.isAlive).map((n) => n.worker.stop()));
+    const stoppedAt = Date.now();
+
+    // --- what the database recorded --------------------------------------------------------------------
+    const log = await readLog(ctx);
+    const offers = log.offers;
+    const offersByInteraction = groupBy(offers, (o) => o.interactionId);
+    const offersByAgent = groupBy(offers, (o) => o.agentId);
+    const interactionById = new Map(log.interactions.map((i) => [i.id, i]));
+    const violations: Record<string, string[]> = {};
+    const violation = (check: string, what: string) => (violations[check] ??= []).push(what);
+
+    // The run did what it says: contacts resent after the kill, rejects, timeouts, comebacks, failovers.
+    const simTotals = totals(agents.map((a) => a.stats));
+    expect(resent).toBeGreaterThanOrEqual(batchSize);
+    expect(offers.some((o) => o.status === 'rejected')).toBe(true);
+    expect(offers.some((o) => o.status === 'expired')).toBe(true);
+    expect(simTotals.failovers).toBeGreaterThan(0);
+    expect(agents.flatMap((a) => a.stats.errors)).toEqual([]);
+
+    // a. No agent ever over capacity on any channel; nothing else offered while on a call; nothing offered
+    //    while away, offline or in wrap-up; nothing offered to an agent the queue's skills exclude.
+    for (const [agentId, held] of offersByAgent) {
+      const plan = planOf.get(agentId)!;
+      const capacity = capacityOf(plan);
+      const holds = held.map((o) => ({ offer: o, from: o.offeredUs, to: holdEnd(o, interactionById) }));
+      for (const channel of channels) {
+        const points: [number, number][] = [];
+        for (const h of holds.filter((h) => h.offer.channel === channel)) {
+          points.push([h.from, +1]);
+          if (h.to !== null) points.push([h.to, -1]);
+        }
+        // A release and a claim at the same microsecond: the release first.
+        points.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+        let count = 0;
+        for (const [at, delta] of points) {
+          count += delta;
+          if (count > capacity[channel])
+            violation('a', `${agentId} held ${count} ${channel} (capacity ${capacity[channel]}) at ${at}`);
+        }
+      }
+      const calls = holds.filter((h) => h.offer.channel === 'voice');
+      for (const h of holds) {
+        const o = h.offer;
+        if (o.capacity !== capacity[o.channel] || o.loadAfter > capacity[o.channel])
+          violation(
+            'a',
+            `offer ${o.id}: load ${o.loadAfter}/${o.capacity}, rules say ${capacity[o.channel]}`,
+          );
+        if (
+          o.channel !== 'voice' &&
+          calls.some((c) => c.from <= o.offeredUs && (c.to === null || c.to > o.offeredUs))
+        )
+          violation('a', `offer ${o.id} (${o.channel}) made to ${agentId} while on a call`);
+        const state = stateAt(log.states.get(agentId) ?? [], o.offeredUs);
+        if (state !== 'available' && state !== 'on_contact')
+          violation('a', `offer ${o.id} made to ${agentId} while ${state}`);
+        if (!isEligibleFor(plan, o.queue as QueueName))
+          violation('a', `offer ${o.id} of queue ${o.queue} made to ${plan.group} agent ${agentId}`);
+        if (o.strategy !== strategyOf[o.queue as QueueName])
+          violation('a', `offer ${o.id} of queue ${o.queue} picked by ${o.strategy}`);
+      }
+    }
+
+    // b. No contact ever offered to two agents at once, offered again once accepted, or offered twice to
+    //    the same agent.
+    for (const [interactionId, list] of offersByInteraction) {
+      for (let i = 1; i < list.length; i++) {
+        const previous = list[i - 1]!;
+        const next = list[i]!;
+        if (previous.status === 'accepted') violation('b', `${interactionId} offered again after an accept`);
+        if (previous.settledUs === null || previous.settledUs > next.offeredUs)
+          violation('b', `${interactionId}: offers ${previous.id} and ${next.id} live at once`);
+      }
+      if (new Set(list.map((o) => o.agentId)).size !== list.length)
+        violation('b', `${interactionId} offered twice to one agent`);
+    }
+
+    // c. Nothing lost: exactly the 2,000 contacts sent, each once, each offered, each ended with the one
+    //    agent who accepted it and closed by them.
+    expect(log.interactions).toHaveLength(contactCount);
+    expect(new Set(log.interactions.map((i) => i.externalId))).toEqual(new Set(queueOfExternalId.keys()));
+    for (const interaction of log.interactions) {
+      const list = offersByInteraction.get(interaction.id) ?? [];
+      const accepted = list.filter((o) => o.status === 'accepted');
+      if (list.length === 0) violation('c', `${interaction.externalId} never offered`);
+      if (interaction.messages !== 1)
+        violation('c', `${interaction.externalId} logged ${interaction.messages} messages`);
+      if (interaction.queue !== queueOfExternalId.get(interaction.externalId))
+        violation('c', `${interaction.externalId} queued in ${interaction.queue}`);
+      if (interaction.status !== 'closed' || interaction.closedReason !== 'agent closed')
+        violation('c', `${interaction.externalId} ended ${interaction.status} (${interaction.closedReason})`);
+      if (accepted.length !== 1 || accepted[0]!.agentId !== interaction.assigneeId)
+        violation(
+          'c',
+          `${interaction.externalId}: accepted by ${accepted.map((o) => o.agentId).join()}, assigned to ${interaction.assigneeId}`,
+        );
+    }
+    expect(log.transfers).toBe(0);
+
+    // e. The killed process's live offers at the kill: settled by the survivors and re-offered. Offers it
+    //    had pushed to its own sockets nobody could answer: their agents were gone until after they
+    //    expired, so the survivors' timeout jobs or sweep expired them (presence may have withdrawn one
+    //    first, were a reconnect slow: cancelled), never early, and the contact was offered to another.
+    const createdThere = new Set(readFileSync(killed.node.offerLog, 'utf8').split('\n').filter(Boolean));
+    const liveAtKill = (o: OfferRow) =>
+      o.offeredUs < killed.deadAtUs && (o.settledUs === null || o.settledUs > killed.deadAtUs);
+    const madeThere = offers.filter((o) => createdThere.has(o.id) && liveAtKill(o));
+    const heldThere = offers.filter((o) => killed.agentsThere.has(o.agentId) && liveAtKill(o));
+    expect(madeThere.length + heldThere.length).toBeGreaterThan(0);
+    expect(heldThere.length).toBeGreaterThan(0);
+    for (const o of [...madeThere, ...heldThere]) {
+      if (o.settledUs === null) violation('e', `offer ${o.id} live at the kill was never settled`);
+      if (o.status !== 'accepted') {
+        const later = (offersByInteraction.get(o.interactionId) ?? []).filter(
+          (x) => x.offeredUs > o.offeredUs,
+        );
+        if (!later.some((x) => x.agentId !== o.agentId))
+          violation('e', `offer ${o.id} live at the kill (${o.status}): its contact was never re-offered`);
+      }
+    }
+    for (const o of heldThere)
+      if (o.status !== 'expired' && o.status !== 'cancelled')
+        violation('e', `offer ${o.id} held by the killed process ended ${o.status}`);
+    for (const o of offers.filter((o) => o.status === 'expired'))
+      if (o.settledUs! < o.expiresUs)
+        violation('e', `offer ${o.id} expired ${(o.expiresUs - o.settledUs!) / 1000} ms early`);
+    // Loads: never negative, exactly the live offers and accepted work they count (sampled all along),
+    // and nothing left once everything is closed.
+    expect(loadSamples).toEqual([]);
+    expect(sampleCount).toBeGreaterThan(5);
+    expect(log.loads.filter((l) => l.load !== 0)).toEqual([]);
+
+    // d. Fairness. Round-robin and least-busy among the agents of their queue who were never away or
+    //    offline after they first became available (agents that took breaks, or that the engine set away
+    //    for missed offers, had fewer turns by design). Tolerance: each agent's share of its queue's offers
+    //    within ±35% of the group's mean. Why that wide: an agent is skipped while at capacity, on a call
+    //    or having declined the contact, and those depend on its own random answers and hold times, so
+    //    even a perfect rotation spreads ~40 offers per agent unevenly (measured spread: see the summary);
+    //    a rotation that is stuck or restarts from the first agent, or a least-busy that ignores load,
+    //    piles the work on a few agents, far outside it.
+    const fairnessOf = (queue: 'rr' | 'lb', only?: 'dispatch' | 'agent-available') => {
+      const group = [...planOf].filter(
+        ([id, plan]) => plan.group === queue && !wasAway(log.states.get(id) ?? []),
+      );
+      const counts = group.map(
+        ([id]) =>
+          offers.filter((o) => o.agentId === id && o.queue === queue && (!only || o.trigger === only)).length,
+      );
+      const mean = counts.reduce((a, b) => a + b, 0) / counts.length;
+      const spread = counts.map((n) => (n - mean) / mean);
+      return { queue, agents: counts.length, mean, counts, worst: Math.max(...spread.map(Math.abs)) };
+    };
+    const fairness = [fairnessOf('rr'), fairnessOf('lb')];
+    const fairnessByDispatch = [fairnessOf('rr', 'dispatch'), fairnessOf('lb', 'dispatch')];
+    const lateness = offers
+      .filter((o) => o.status === 'expired')
+      .map((o) => (o.settledUs! - o.expiresUs) / 1000)
+      .sort((a, b) => a - b);
+    const percentile = (q: number) =>
+      lateness[Math.min(lateness.length - 1, Math.floor(q * lateness.length))] ?? 0;
+    if (process.env.LOAD_TEST_DEBUG) {
+      const { Redis } = await import('ioredis');
+      const redis = new Redis(ctx.config.redisUrl!);
+      const late = offers.filter((o) => o.status === 'expired' && o.settledUs! - o.expiresUs > 3_000_000);
+      for (const o of late.slice(0, 8)) {
+        const job = await redis.hgetall(`${ctx.config.redisPrefix}bull:switchboard:expire-${o.id}`);
+        console.log(
+          'late expiry',
+          o.id,
+          'agent',
+          o.agentId,
+          'offered',
+          o.offeredUs,
+          'expires',
+          o.expiresUs,
+          'settled',
+          o.settledUs,
+          'dead at',
+          killed.deadAtUs,
+          'made there',
+          createdThere.has(o.id),
+          JSON.stringify({
+            timestamp: job.timestamp,
+            delay: job.delay,
+            processedOn: job.processedOn,
+            finishedOn: job.finishedOn,
+            attemptsMade: job.attemptsMade,
+            returnvalue: job.returnvalue,
+            failedReason: job.failedReason,
+          }),
+        );
+      }
+      redis.disconnect();
+    }
+    for (const f of fairness) {
+      if (f.agents < 4) violation('d', `${f.queue}: only ${f.agents} agents were never away`);
+      if (f.worst > 0.35)
+        violation('d', `${f.queue}: offers per agent ${f.counts.join(' ')} (mean ${f.mean.toFixed(1)})`);
+    }
+
+    // --- summary for the CI log ----------------------------------------------------------------------
+    const byStatus = countBy(offers, (o) => o.status);
+    console.log(
+      [
+        `routing load: ${contactCount} contacts, ${agentCount} agents, ${nodeCount} processes (one killed)`,
+        `  time: setup ${((readyAt - startedAt) / 1000).toFixed(1)} s, sending ${((sentAt - sendStartedAt) / 1000).toFixed(1)} s, ` +
+          `drain ${((drainedAt - sentAt) / 1000).toFixed(1)} s, stop ${((stoppedAt - drainedAt) / 1000).toFixed(1)} s, test ${((stoppedAt - startedAt) / 1000).toFixed(1)} s`,
+        `  offers: ${offers.length} (${Object.entries(byStatus)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', ')}), ` +
+          `per contact max ${Math.max(...[...offersByInteraction.values()].map((l) => l.length))}`,
+        `  kill: at ${killed.acknowledgedAtKill} contacts acknowledged; batch in flight and pending resent: ${resent} contacts; ` +
+          `duplicates on resend ${duplicates}; ingest failures ${ingestFailures.length}`,
+        `  killed process: made ${madeThere.length} offers live at the kill (${summarize(madeThere)}); ` +
+          `its ${killed.agentsThere.size} agents held ${heldThere.length} (${summarize(heldThere)}); ` +
+          `latest expiry ${Math.max(0, ...heldThere.filter((o) => o.status === 'expired').map((o) => (o.settledUs! - o.expiresUs) / 1000)).toFixed(0)} ms after due`,
+        `  agents: ${Object.entries(simTotals)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', ')}`,
+        `  expiries after due (ms): p50 ${percentile(0.5).toFixed(0)}, p95 ${percentile(0.95).toFixed(0)}, max ${percentile(1).toFixed(0)}`,
+        `  fairness by dispatch: ${fairnessByDispatch.map((f) => `${f.queue} mean ${f.mean.toFixed(1)}, worst ${(f.worst * 100).toFixed(0)}% [${f.counts.join(' ')}]`).join('; ')}`,
+        `  fairness: ${fairness.map((f) => `${f.queue} ${f.agents} agents, mean ${f.mean.toFixed(1)}, worst ${(f.worst * 100).toFixed(0)}% [${f.counts.join(' ')}]`).join('; ')}`,
+        `  loads sampled ${sampleCount} times; node batches ${nodes.map((n) => n.batchesSent).join('/')}`,
+        ...nodeLogSummary(),
+      ].join('\n'),
+    );
+    expect(ingestFailures).toEqual([]);
+    expect(violations).toEqual({});
+  }, 300_000);
+});
+
+// --- the kill ------------------------------------------------------------------------------------------
+
+interface KillRecord {
+  node: ClusterNode;
+  /** Agents whose socket was on the process when it died. */
+  agentsThere: Set<string>;
+  acknowledgedAtKill: number;
+  /** When the process was seen gone (microseconds): anything it committed is older. */
+  deadAtUs: number;
+}
+
+async function killNode(node: ClusterNode, acknowledgedAtKill: number): Promise<KillRecord> {
+  const agentsThere = new Set(agents.filter((a) => a.connectedUrl === node.url).map((a) => a.agentId));
+  node.isAlive = false;
+  process.kill(node.pid, 'SIGKILL');
+  // Gone once the kernel has reaped it (Node reaps its children on SIGCHLD).
+  for (;;) {
+    try {
+      process.kill(node.pid, 0);
+    } catch {
+      break;
+    }
+    await wait(5);
+  }
+  return { node, agentsThere, acknowledgedAtKill, deadAtUs: Date.now() * 1000 };
+}
+
+// --- reading the log -----------------------------------------------------------------------------------
+
+interface OfferRow {
+  id: string;
+  interactionId: string;
+  agentId: string;
+  channel: Channel;
+  queue: string;
+  strategy: string;
+  /** What started the pick (the offer.created event): a dispatch pass, or the agent freeing up. */
+  trigger: string;
+  status: string;
+  offeredUs: number;
+  settledUs: number | null;
+  expiresUs: number;
+  loadAfter: number;
+  capacity: number;
+}
+
+interface InteractionRow {
+  id: string;
+  externalId: string;
+  status: string;
+  queue: string | null;
+  assigneeId: string | null;
+  closedUs: number | null;
+  closedReason: string | null;
+  messages: number;
+}
+
+async function readLog(ctx: TestContext) {
+  const pool = ctx.services.pool;
+  const { rows: offers } = await pool.query<{
+    id: string;
+    interaction_id: string;
+    agent_id: string;
+    channel: Channel;
+    queue: string;
+    strategy: string;
+    trigger: string;
+    status: string;
+    load_after: number;
+    capacity: number;
+    offered_us: string;
+    settled_us: string | null;
+    expires_us: string;
+  }>(
+    `select id, interaction_id, agent_id, channel, queue, strategy, status, load_after, capacity,
+       (select e.payload->>'trigger' from interaction_events e where e.interaction_id = o.interaction_id
+          and e.type = 'offer.created' and e.payload->>'offerId' = o.id::text) as trigger,
+       ${us('offered_at')} as offered_us, ${us('settled_at')} as settled_us, ${us('expires_at')} as expires_us
+     from offers o order by offered_at, id`,
+  );
+  const { rows: interactions } = await pool.query<{
+    id: string;
+    external_id: string;
+    status: string;
+    queue: string | null;
+    assignee_id: string | null;
+    closed_reason: string | null;
+    closed_us: string | null;
+    messages: number;
+  }>(
+    `select i.id, i.external_id, i.status, i.queue, i.assignee_id, i.closed_reason, ${us('i.closed_at')} as closed_us,
+       (select count(*) from interaction_events e where e.interaction_id = i.id and e.type = 'message.received')::int
+         as messages
+     from interactions i`,
+  );
+  const { rows: transfers } = await pool.query<{ n: number }>(
+    `select count(*)::int as n from interaction_events where type = 'routing.transferred'`,
+  );
+  const { rows: states } = await pool.query<{ agent_id: string; state: string; at_us: string }>(
+    `select agent_id, state, ${us('at')} as at_us from agent_state_history order by agent_id, at, id`,
+  );
+  const { rows: loads } = await pool.query<{ agent_id: string; channel: string; load: number }>(
+    'select agent_id, channel, load from agent_loads',
+  );
+  const num = (v: string | null) => (v === null ? null : Number(v));
+  return {
+    offers: offers.map((r): OfferRow => ({
+      id: r.id,
+      interactionId: r.interaction_id,
+      agentId: r.agent_id,
+      channel: r.channel,
+      queue: r.queue,
+      strategy: r.strategy,
+      trigger: r.trigger,
+      status: r.status,
+      offeredUs: Number(r.offered_us),
+      settledUs: num(r.settled_us),
+      expiresUs: Number(r.expires_us),
+      loadAfter: r.load_after,
+      capacity: r.capacity,
+    })),
+    interactions: interactions.map((r): InteractionRow => ({
+      id: r.id,
+      externalId: r.external_id,
+      status: r.status,
+      queue: r.queue,
+      assigneeId: r.assignee_id,
+      closedUs: num(r.closed_us),
+      closedReason: r.closed_reason,
+      messages: r.messages,
+    })),
+    transfers: transfers[0]!.n,
+    states: groupBy(
+      states.map((s) => ({ agentId: s.agent_id, state: s.state, atUs: Number(s.at_us) })),
+      (s) => s.agentId,
+    ),
+    loads,
+  };
+}
+
+/**
+ * When an offer stopped holding a slot: its settlement, or, accepted, the close of its interaction. Both are
+ * recorded no later than the release commits (closed_at is the closing transaction's start), so the counts
+ * rebuilt from them are never above what the engine held: a capacity found exceeded was exceeded.
+ */
+function holdEnd(offer: OfferRow, interactions: Map<string, InteractionRow>): number | null {
+  if (offer.status === 'offered') return null;
+  if (offer.status !== 'accepted') return offer.settledUs;
+  return interactions.get(offer.interactionId)?.closedUs ?? null;
+}
+
+function stateAt(history: readonly { state: string; atUs: number }[], atUs: number): string {
+  let state = 'offline';
+  for (const entry of history) {
+    if (entry.atUs > atUs) break;
+    state = entry.state;
+  }
+  return state;
+}
+
+/** Away or offline at any time after first becoming available. */
+function wasAway(history: readonly { state: string }[]): boolean {
+  const first = history.findIndex((h) => h.state === 'available');
+  return history.slice(first + 1).some((h) => h.state === 'away' || h.state === 'offline');
+}
+
+/** Loads against the live offers and assigned work they count, in one consistent snapshot. */
+async function loadMismatches(ctx: TestContext): Promise<string[]> {
+  const client = await ctx.services.pool.connect();
+  try {
+    await client.query('begin isolation level repeatable read read only');
+    const { rows: loads } = await client.query<{ agent_id: string; channel: string; load: number }>(
+      'select agent_id, channel, load from agent_loads where load <> 0',
+    );
+    const { rows: held } = await client.query<{ agent_id: string; channel: string; n: number }>(
+      `select agent_id, channel, count(*)::int as n from (
+         select agent_id, channel from offers where status = 'offered'
+         union all select assignee_id, channel from interactions where status = 'assigned') h
+       group by agent_id, channel`,
+    );
+    await client.query('commit');
+    const stored = new Map(loads.map((l) => [`${l.agent_id}/${l.channel}`, l.load]));
+    const expected = new Map(held.map((h) => [`${h.agent_id}/${h.channel}`, h.n]));
+    const mismatches: string[] = [];
+    for (const key of new Set([...stored.keys(), ...expected.keys()]))
+      if ((stored.get(key) ?? 0) !== (expected.get(key) ?? 0))
+        mismatches.push(`${key}: load ${stored.get(key) ?? 0}, holds ${expected.get(key) ?? 0}`);
+    return mismatches;
+  } catch (error) {
+    await client.query('rollback').catch(() => undefined);
+    throw error;
+  } finally {
+    client.release();
+  }
+}
+
+function nodeLogSummary(): string[] {
+  return nodes.map((n) => {
+    const file = join(workDir, `node-${n.index}.log`);
+    const lines = existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : [];
+    const messages = countBy(
+      lines.map((l) => JSON.parse(l) as { level: number; msg: string }),
+      (l) => `${l.level >= 50 ? 'error' : 'warn'} '${l.msg}'`,
+    );
+    const text = Object.entries(messages)
+      .map(([k, v]) => `${k} x${v}`)
+      .join(', ');
+    return `  node ${n.index}${n.isAlive ? '' : ' (killed)'} log: ${text || 'nothing at warn or above'}`;
+  });
+}
+
+// --- small helpers -------------------------------------------------------------------------------------
+
+async function waitUntil(
+  probe: () => Promise<boolean>,
+  timeoutMs: number,
+  explain: () => Promise<string> = async () => '',
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let lastProgress = Date.now();
+  while (!(await probe())) {
+    if (Date.now() > deadline)
+      throw new Error(`condition not met within ${timeoutMs} ms\n${await explain()}`);
+    if (process.env.LOAD_TEST_PROGRESS && Date.now() - lastProgress > 2000) {
+      lastProgress = Date.now();
+      console.log(await explain());
+    }
+    await wait(250);
+  }
+}
+
+/** What is still open, and the agents who could take it: for a drain that does not end. */
+async function stuckReport(ctx: TestContext): Promise<string> {
+  const pool = ctx.services.pool;
+  const { rows: open } = await pool.query<{
+    status: string;
+    queue: string | null;
+    channel: string;
+    n: number;
+  }>(
+    `select status, queue, channel, count(*)::int as n from interactions where status <> 'closed'
+     group by 1, 2, 3 order by 1, 2, 3`,
+  );
+  const { rows: states } = await pool.query<{ state: string; n: number }>(
+    'select state, count(*)::int as n from agent_states group by 1 order by 1',
+  );
+  const { rows: loads } = await pool.query<{ channel: string; n: number; total: number }>(
+    'select channel, count(*)::int as n, sum(load)::int as total from agent_loads where load > 0 group by 1',
+  );
+  const { rows: samples } = await pool.query<{ id: string; status: string; queue: string; channel: string }>(
+    `select id, status, queue, channel from interactions where status <> 'closed' order by created_at limit 5`,
+  );
+  const busy = agents.filter((a) => a.isBusy).map((a) => a.agentId.slice(0, 8));
+  return [
+    `${new Date().toISOString()} open: ${open.map((r) => `${r.status}/${r.queue}/${r.channel} ${r.n}`).join(', ') || 'none'}`,
+    `agent states: ${states.map((r) => `${r.state} ${r.n}`).join(', ')}`,
+    `loads: ${loads.map((r) => `${r.channel} ${r.total} on ${r.n} agents`).join(', ') || 'none'}`,
+    `oldest open: ${samples.map((r) => `${r.id} ${r.status} ${r.queue} ${r.channel}`).join('; ')}`,
+    `simulated agents busy: ${busy.length} ${busy.join(' ')}`,
+  ].join('\n');
+}
+
+function groupBy<T>(items: readonly T[], key: (item: T) => string): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const k = key(item);
+    const group = groups.get(k);
+    if (group) group.push(item);
+    else groups.set(k, [item]);
+  }
+  return groups;
+}
+
+function countBy<T>(items: readonly T[], key: (item: T) => string): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const item of items) counts[key(item)] = (counts[key(item)] ?? 0) + 1;
+  return counts;
+}
+
+function summarize(offers: readonly OfferRow[]): string {
+  return (
+    Object.entries(countBy(offers, (o) => o.status))
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ') || 'none'
+  );
+}
+
+function totals<T extends object>(stats: readonly T[]): Record<string, number> {
+  const sum: Record<string, number> = {};
+  for (const s of stats)
+    for (const [k, v] of Object.entries(s)) if (typeof v === 'number') sum[k] = (sum[k] ?? 0) + v;
+  return sum;
+}

@@ -1,0 +1,141 @@
+import { describe, expect, it } from 'vitest';
+import type { AgentPresence, AgentProfile } from '../../src/db/repositories/routing.repository.js';
+import { coalesceReads, createAgentSnapshots } from '../../src/routing/agent-snapshot.js';
+
+/** A promise and the functions that settle it, for reads that finish when the test says so. */
+function deferred<T>() {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+const flush = () => new Promise((r) => setImmediate(r));
+
+describe('coalesceReads', () => {
+  it('gives every caller a read that started after its call, shared by the callers that waited together', async () => {
+    const reads: ReturnType<typeof deferred<number>>[] = [];
+    const read = coalesceReads(() => {
+      const d = deferred<number>();
+      reads.push(d);
+      return d.promise;
+    });
+
+    const first = read();
+    expect(reads).toHaveLength(1);
+    // Both arrive while the first read runs: they must not get it, and they share the next one.
+    const second = read();
+    const third = read();
+    expect(reads).toHaveLength(1);
+
+    reads[0]!.resolve(1);
+    expect(await first).toBe(1);
+    await flush();
+    expect(reads).toHaveLength(2);
+    reads[1]!.resolve(2);
+    expect(await second).toBe(2);
+    expect(await third).toBe(2);
+
+    // Nothing running: a call starts its own read at once.
+    const fourth = read();
+    expect(reads).toHaveLength(3);
+    reads[2]!.resolve(3);
+    expect(await fourth).toBe(3);
+  });
+
+  it('passes a failed read to its callers and still reads again for those waiting behind it', async () => {
+    let calls = 0;
+    const read = coalesceReads(async () => {
+      calls += 1;
+      if (calls === 1) throw new Error('connection lost');
+      return calls;
+    });
+    const failing = read();
+    const behind = read();
+    await expect(failing).rejects.toThrow('connection lost');
+    expect(await behind).toBe(2);
+  });
+});
+
+describe('createAgentSnapshots', () => {
+  const presence = (agentId: string, load = 0): AgentPresence => ({
+    agentId,
+    state: 'available',
+    idleSinceMs: 1000,
+    loads: load ? { chat: load } : {},
+  });
+  const profile = (agentId: string, skills: Record<string, number>, isDisabled = false): AgentProfile => ({
+    agentId,
+    isDisabled,
+    skills,
+    capacityOverrides: { chat: 4 },
+  });
+
+  function fixture() {
+    const state = {
+      nowMs: 0,
+      profileReads: 0,
+      presence: [presence('a1', 1), presence('a2')],
+      profiles: [profile('a1', { billing: 2 }), profile('a2', { sales: 1 })],
+    };
+    const snapshots = createAgentSnapshots({
+      routing: {
+        agentProfiles: async () => {
+          state.profileReads += 1;
+          return state.profiles.map((p) => ({ ...p }));
+        },
+        agentPresence: async (agentId?: string) =>
+          state.presence.filter((p) => agentId === undefined || p.agentId === agentId),
+      },
+      profileTtlMs: 1000,
+      now: () => state.nowMs,
+    });
+    return { state, snapshots };
+  }
+
+  it('joins fresh loads with the kept profiles, leaving out disabled agents', async () => {
+    const { state, snapshots } = fixture();
+    state.profiles.push(profile('a3', {}, true));
+    state.presence.push(presence('a3'));
+    expect(await snapshots.workingAgents()).toEqual([
+      {
+        agentId: 'a1',
+        state: 'available',
+        idleSinceMs: 1000,
+        skills: { billing: 2 },
+        capacityOverrides: { chat: 4 },
+        loads: { chat: 1 },
+      },
+      {
+        agentId: 'a2',
+        state: 'available',
+        idleSinceMs: 1000,
+        skills: { sales: 1 },
+        capacityOverrides: { chat: 4 },
+        loads: {},
+      },
+    ]);
+    state.presence[0] = presence('a1', 3);
+    expect((await snapshots.workingAgents('a1')).map((a) => a.loads)).toEqual([{ chat: 3 }]);
+    expect(state.profileReads).toBe(1);
+  });
+
+  it('reads profiles again at once for an agent it does not know, and in the background once stale', async () => {
+    const { state, snapshots } = fixture();
+    await snapshots.workingAgents();
+    state.profiles.push(profile('a4', { vip: 1 }));
+    state.presence.push(presence('a4'));
+    const withNewcomer = await snapshots.workingAgents();
+    expect(withNewcomer.find((a) => a.agentId === 'a4')?.skills).toEqual({ vip: 1 });
+    expect(state.profileReads).toBe(2);
+
+    // An edit within the TTL is not seen yet; after it, the stale profile serves once while a refresh runs.
+    state.profiles[0] = profile('a1', { billing: 5 });
+    state.nowMs = 500;
+    expect((await snapshots.workingAgents('a1'))[0]?.skills).toEqual({ billing: 2 });
+    state.nowMs = 1500;
+    expect((await snapshots.workingAgents('a1'))[0]?.skills).toEqual({ billing: 2 });
+    await flush();
+    expect((await snapshots.workingAgents('a1'))[0]?.skills).toEqual({ billing: 5 });
+    expect(state.profileReads).toBe(3);
+  });
+});
