@@ -98,6 +98,37 @@ export function routingRoutes(
     },
   );
 
+  app.get(
+    '/api/me/worklist',
+    {
+      config: { access: roles.anyAgent },
+      schema: {
+        tags: ['routing'],
+        summary: 'My open work across channels, oldest assignment first',
+        response: {
+          200: Type.Object({
+            items: Type.Array(
+              Type.Object({
+                interactionId: Uuid,
+                ticketNumber: Type.Integer(),
+                channel: Type.String(),
+                queue: Nullable(Type.String()),
+                priority: Type.Integer(),
+                subject: Nullable(Type.String()),
+                customerId: Uuid,
+                customerName: Nullable(Type.String()),
+                createdAt: Type.String(),
+                assignedAt: Nullable(Type.String()),
+                lastActivityAt: Type.String(),
+              }),
+            ),
+          }),
+        },
+      },
+    },
+    async (request) => ({ items: await deps.repository.worklistOf(currentAgent(request).id) }),
+  );
+
   app.post(
     '/api/me/state',
     {

@@ -329,6 +329,13 @@ const table: RouteRow[] = [
     call: async () => ({ url: '/api/me/status' }),
   },
   {
+    method: 'GET',
+    path: '/api/me/worklist',
+    access: anyAgent,
+    success: 200,
+    call: async () => ({ url: '/api/me/worklist' }),
+  },
+  {
     method: 'POST',
     path: '/api/me/state',
     access: anyAgent,

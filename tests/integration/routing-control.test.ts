@@ -320,6 +320,8 @@ describe('manual control', () => {
     await routing().move(id, 'assign', supervisor(boss), { agentId: agent }, 'VIP, take it');
     expect(await interaction(id)).toMatchObject({ status: 'assigned', assigneeId: agent });
     expect((await state(agent)).loads).toEqual({ email: 1 });
+    const worklist = await ctx.services.repositories.routing.worklistOf(agent);
+    expect(worklist.map((w) => [w.interactionId, w.channel])).toEqual([[id, 'email']]);
     const [event] = await eventsOf(id, 'routing.transferred');
     expect(event?.payload).toMatchObject({
       kind: 'assign',

@@ -10,6 +10,21 @@ import type { Database, OfferRow } from '../tables.js';
  * and guarantee). Rows are mapped to plain data here; the services never see a column name.
  */
 
+/** One line of an agent's worklist. */
+export interface WorkItem {
+  interactionId: string;
+  ticketNumber: number;
+  channel: Channel;
+  queue: string | null;
+  priority: number;
+  subject: string | null;
+  customerId: string;
+  customerName: string | null;
+  createdAt: string;
+  assignedAt: string | null;
+  lastActivityAt: string;
+}
+
 export interface RoutingFacts {
   interactionId: string;
   channel: Channel;
@@ -445,6 +460,47 @@ export function createRoutingRepository(db: Kysely<Database>, pool: pg.Pool) {
         if (agent) agent.loads[channel] = Number(load);
       }
       return [...agents.values()];
+    },
+
+    /** An agent's open work (assigned, not closed), oldest first, with the customer's name. */
+    async worklistOf(agentId: string): Promise<WorkItem[]> {
+      const rows = await db
+        .selectFrom('interactions as i')
+        .innerJoin('customers as c', 'c.id', 'i.customer_id')
+        .select([
+          'i.id',
+          'i.ticket_number',
+          'i.channel',
+          'i.queue',
+          'i.priority',
+          'i.subject',
+          'i.customer_id',
+          'c.display_name',
+          'i.assigned_at',
+          'i.created_at',
+        ])
+        .select(
+          sql<Date>`(select max(e.occurred_at) from interaction_events e where e.interaction_id = i.id)`.as(
+            'last_activity_at',
+          ),
+        )
+        .where('i.assignee_id', '=', agentId)
+        .where('i.status', '=', 'assigned')
+        .orderBy('i.assigned_at')
+        .execute();
+      return rows.map((r) => ({
+        interactionId: r.id,
+        ticketNumber: Number(r.ticket_number),
+        channel: r.channel as Channel,
+        queue: r.queue,
+        priority: r.priority,
+        subject: r.subject,
+        customerId: r.customer_id,
+        customerName: r.display_name,
+        createdAt: r.created_at.toISOString(),
+        assignedAt: r.assigned_at?.toISOString() ?? null,
+        lastActivityAt: new Date(r.last_activity_at).toISOString(),
+      }));
     },
 
     /** Round-robin cursors, by queue. */
