@@ -52,12 +52,26 @@ export async function up(db: Kysely<any>): Promise<void> {
     $fn$;
     create trigger agent_states_history after insert or update on agent_states
       for each row execute function switchboard_record_agent_state();
+
+    -- Longest-idle (and ties in skills) rank by idle_since: an agent who was just offered work is not idle
+    -- any more, or one with room for more chats would win every pick until full while colleagues wait. The
+    -- claim holds the agent's row lock when it inserts the offer, so this update is ordered with it.
+    create function switchboard_offer_resets_idle() returns trigger language plpgsql as $fn$
+    begin
+      update agent_states set idle_since = new.offered_at where agent_id = new.agent_id;
+      return null;
+    end
+    $fn$;
+    create trigger offers_reset_idle after insert on offers
+      for each row execute function switchboard_offer_resets_idle();
   `.execute(db);
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- see up()
 export async function down(db: Kysely<any>): Promise<void> {
   await sql`
+    drop trigger if exists offers_reset_idle on offers;
+    drop function if exists switchboard_offer_resets_idle();
     drop trigger if exists agent_states_history on agent_states;
     drop function if exists switchboard_record_agent_state();
     drop table if exists agent_state_history;

@@ -30,7 +30,8 @@ export function createSocketServer(
   // The adapter publishes without handling the promise: a publish that rejected (Redis away) would be an
   // unhandled rejection, which ends the process. With no retry limit a publish waits for the reconnect.
   const pub = new Redis(options.redisUrl, { maxRetriesPerRequest: null });
-  const sub = pub.duplicate();
+  // No ready check on the subscriber: INFO is refused once the connection is in subscriber mode.
+  const sub = pub.duplicate({ enableReadyCheck: false });
   for (const client of [pub, sub])
     client.on('error', (err: Error) => options.log.warn({ err: err.message }, 'socket adapter redis error'));
 

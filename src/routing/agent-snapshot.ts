@@ -4,8 +4,7 @@
  *
  * Fresh on every call: who is working (available or on a contact), their idle clock and their loads. A call
  * gets a read that started after the call did, so a process sees its own writes (an agent made available,
- * an offer settled) in its next dispatch. Concurrent calls share such a read: under load the agents are read
- * once per round trip rather than once per contact.
+ * an offer settled) in its next dispatch. Calls that overlap share such a read.
  *
  * Kept for `profileTtlMs`: each agent's skills, capacity overrides and whether they are disabled (three
  * aggregates over 500 agents cost Postgres more than the rest of a dispatch). An agent the cache does not

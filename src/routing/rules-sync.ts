@@ -33,7 +33,8 @@ export function startRulesSync(deps: {
   watch: boolean;
 }) {
   const channel = `${deps.prefix}routing:rules-reload`;
-  const subscriber = deps.redis.duplicate();
+  // No ready check: it sends INFO, which a connection in subscriber mode may not (ioredis would throw).
+  const subscriber = deps.redis.duplicate({ enableReadyCheck: false });
 
   async function record(outcome: LoadOutcome, actorId: string | null, trigger: string) {
     if (outcome.status === 'unchanged') return;
