@@ -256,7 +256,10 @@ begin
         update interactions set updated_at = now() where id = any(w_threaded);
       end if;
 
-      -- A new interaction's interaction.created precedes its first message (lower id).
+      -- Rows are inserted, and their ids drawn, in the order of the ORDER BY: a new interaction's
+      -- interaction.created precedes its first message (lower id), and the message.received ids, in id order,
+      -- are in the order of the contacts (matching them back by external id instead cost a join, as much as
+      -- the insert itself for one contact).
       with logged as (
         insert into interaction_events (interaction_id, type, actor_type, actor_id, channel, external_id, payload, occurred_at)
           select w.interaction, e.type, e.actor_type, e.actor_id, c->>'channel', e.external_id, e.payload,
@@ -271,11 +274,9 @@ begin
             ) e(seq, type, actor_type, actor_id, external_id, payload)
           where w.opens or e.seq = 2
           order by w.ord, e.seq
-          returning id, channel, external_id
+          returning id, type
       )
-      select array_agg(l.id order by w.ord) into v_event_ids
-        from unnest(w_pos) with ordinality w(pos, ord)
-          join logged l on l.channel = contacts->w.pos->>'channel' and l.external_id = contacts->w.pos->>'externalId';
+      select array_agg(id order by id) into v_event_ids from logged where type = 'message.received';
 
       if w_has_attachments then
         insert into attachments (interaction_id, event_id, file_name, content_type, size_bytes, storage_key, sha256)

@@ -7,12 +7,15 @@ export async function up(db: Kysely<any>): Promise<void> {
   await sql`
     -- Escalation state of a waiting contact, reset when it enters another queue. Steps run in order by seconds
     -- waited in the current queue (queue_entered_at); escalation_step counts the steps already applied.
+    -- A domain, not a table CHECK: Postgres re-reads a table's CHECK constraints on every INSERT (see the
+    -- core tables migration), and every ingested interaction is an insert.
+    create domain nonnegative_count as integer check (value >= 0);
     alter table interactions
       add column queue_entered_at timestamptz,
-      add column escalation_step integer not null default 0 check (escalation_step >= 0),
+      add column escalation_step nonnegative_count not null default 0,
       -- What escalation changed for this contact: skill levels relaxed by, and other queues whose agents may
       -- take it too.
-      add column relax_levels integer not null default 0 check (relax_levels >= 0),
+      add column relax_levels nonnegative_count not null default 0,
       add column extra_queues text[] not null default '{}',
       -- Why the interaction ended (agent closed, customer left, after-hours message...) and the agent's
       -- disposition code, if any.
@@ -81,5 +84,6 @@ export async function down(db: Kysely<any>): Promise<void> {
     alter table interactions drop column if exists queue_entered_at, drop column if exists escalation_step,
       drop column if exists relax_levels, drop column if exists extra_queues, drop column if exists closed_reason,
       drop column if exists disposition;
+    drop domain if exists nonnegative_count;
   `.execute(db);
 }

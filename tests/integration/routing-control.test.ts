@@ -539,6 +539,8 @@ describe('after hours', () => {
     );
     const waiting = await arrive('chat', 'nightwait');
     const voicemail = await arrive('voice', 'nightvoicemail');
+    // Published right after the after-hours event is logged, a moment after the contact was queued.
+    await waitFor(async () => requested.length > 0 || undefined);
     stop();
     await noOfferFor(waiting);
     await noOfferFor(voicemail, 0);
