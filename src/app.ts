@@ -11,6 +11,7 @@ import { createAuthService } from './agents/auth.service.js';
 import { createSessionStore } from './agents/session.store.js';
 import { agentsRoutes } from './api/agents.routes.js';
 import { auditRoutes } from './api/audit.routes.js';
+import { consoleRoutes } from './api/console.routes.js';
 import { authRoutes } from './api/auth.routes.js';
 import { registerAuthGuard } from './api/auth.guard.js';
 import { customersRoutes } from './api/customers.routes.js';
@@ -46,6 +47,7 @@ import { createQueueingService } from './routing/queueing.service.js';
 import { createRoutingService } from './routing/routing.service.js';
 import { startRulesSync } from './routing/rules-sync.js';
 import { RulesStore } from './routing/rules/rules.loader.js';
+import { attachWebchat } from '../channels/webchat/index.js';
 
 export interface AppOptions {
   config: Config;
@@ -339,8 +341,10 @@ export async function buildApp(options: AppOptions) {
     rulesSync,
   });
   auditRoutes(app, { audit: repositories.audit });
+  // The agent console's built files at `/` (web-console/).
+  await consoleRoutes(app);
   // 4. Realtime: socket.io on the same server, spanning processes through Redis (namespace /agent).
-  attachRealtime(app, {
+  const { io } = attachRealtime(app, {
     config,
     auth,
     sessions,
@@ -355,6 +359,20 @@ export async function buildApp(options: AppOptions) {
         expiresAt: o.expiresAt,
         reason: o.reason,
       })),
+    events,
+  });
+  // 5. Channels: web chat (namespace /chat, GET /widget.js, the chat sender).
+  attachWebchat(app, {
+    io,
+    config,
+    redis,
+    ingest,
+    interactions,
+    routing,
+    rules,
+    workingAgents: () => repositories.routing.workingAgents(),
+    agentNameOf: async (agentId) => (await repositories.agents.findById(agentId))?.displayName ?? null,
+    outboundRegistry,
     events,
   });
 

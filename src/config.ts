@@ -41,6 +41,27 @@ export interface Config {
   routeOnIngest: boolean;
   /** Watch the rules folder and reload on change (a refused change leaves the rules in force). */
   watchRoutingRules: boolean;
+  /** Web chat (channels/webchat/): the widgets by id, their limits, and the conversation token key. */
+  webchat: WebchatConfig;
+}
+
+export interface WebchatWidget {
+  /** Origins whose pages may open the chat socket; '*' admits any (a socket without Origin is not a browser). */
+  allowedOrigins: string[];
+  /** Identity validation: the host site sends `userHash` = HMAC-SHA256(secret, userId), hex. */
+  identitySecret?: string;
+  /** Refuse visitors without a valid `userId` + `userHash`. */
+  isIdentityRequired: boolean;
+}
+
+export interface WebchatConfig {
+  widgets: Record<string, WebchatWidget>;
+  /** Signs visitors' conversation tokens; unset: one random key is kept in Redis, shared by every process. */
+  tokenSecret: string | undefined;
+  maxMessageChars: number;
+  /** At most `rateLimitMessages` messages per conversation in any `rateLimitWindowMs` (fixed window, Redis). */
+  rateLimitMessages: number;
+  rateLimitWindowMs: number;
 }
 
 export class ConfigError extends Error {
@@ -51,6 +72,55 @@ function positiveMs(env: NodeJS.ProcessEnv, name: string, fallback: number): num
   const value = Number(env[name] ?? fallback);
   if (!Number.isInteger(value) || value <= 0)
     throw new ConfigError(`${name} must be a whole number of milliseconds above 0, got ${env[name]}`);
+  return value;
+}
+
+/*
+ * WEBCHAT_WIDGETS: JSON `{ "<widgetId>": { "allowedOrigins": [...], "identitySecret"?: "...",
+ * "isIdentityRequired"?: true } }`. Without it, one widget `default` from WEBCHAT_ALLOWED_ORIGINS (comma
+ * list; default the public origin), WEBCHAT_WIDGET_SECRET and WEBCHAT_REQUIRE_IDENTITY=1.
+ */
+function webchatWidgets(env: NodeJS.ProcessEnv, publicBaseUrl: string): Record<string, WebchatWidget> {
+  if (!env.WEBCHAT_WIDGETS) {
+    const origins = env.WEBCHAT_ALLOWED_ORIGINS?.split(',')
+      .map((o) => o.trim())
+      .filter(Boolean);
+    return {
+      default: {
+        allowedOrigins: origins?.length ? origins : [new URL(publicBaseUrl).origin],
+        ...(env.WEBCHAT_WIDGET_SECRET && { identitySecret: env.WEBCHAT_WIDGET_SECRET }),
+        isIdentityRequired: env.WEBCHAT_REQUIRE_IDENTITY === '1',
+      },
+    };
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(env.WEBCHAT_WIDGETS);
+  } catch {
+    throw new ConfigError('WEBCHAT_WIDGETS is not valid JSON');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw new ConfigError('WEBCHAT_WIDGETS must be an object of widgets by id');
+  const widgets: Record<string, WebchatWidget> = {};
+  for (const [id, value] of Object.entries(parsed as Record<string, unknown>)) {
+    const widget = value as Partial<WebchatWidget> | null;
+    if (!/^[\w-]{1,64}$/.test(id) || !widget || !Array.isArray(widget.allowedOrigins))
+      throw new ConfigError(`WEBCHAT_WIDGETS.${id}: an id of letters, digits, - or _ with allowedOrigins`);
+    if (widget.identitySecret !== undefined && typeof widget.identitySecret !== 'string')
+      throw new ConfigError(`WEBCHAT_WIDGETS.${id}.identitySecret must be a string`);
+    widgets[id] = {
+      allowedOrigins: widget.allowedOrigins.map(String),
+      ...(widget.identitySecret && { identitySecret: widget.identitySecret }),
+      isIdentityRequired: widget.isIdentityRequired === true,
+    };
+  }
+  return widgets;
+}
+
+function positiveCount(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const value = Number(env[name] ?? fallback);
+  if (!Number.isInteger(value) || value <= 0)
+    throw new ConfigError(`${name} must be a whole number above 0, got ${env[name]}`);
   return value;
 }
 
@@ -90,5 +160,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     escalationSweepMs: Number(env.ESCALATION_SWEEP_MS ?? 1000),
     routeOnIngest: env.ROUTE_ON_INGEST !== '0',
     watchRoutingRules: env.WATCH_ROUTING_RULES !== '0',
+    webchat: {
+      widgets: webchatWidgets(env, publicBaseUrl),
+      tokenSecret: env.WEBCHAT_TOKEN_SECRET || undefined,
+      maxMessageChars: positiveCount(env, 'WEBCHAT_MAX_MESSAGE_CHARS', 4000),
+      rateLimitMessages: positiveCount(env, 'WEBCHAT_RATE_LIMIT_MESSAGES', 10),
+      rateLimitWindowMs: positiveMs(env, 'WEBCHAT_RATE_LIMIT_WINDOW_MS', 10_000),
+    },
   };
 }

@@ -150,6 +150,13 @@ export interface DomainEventMap {
   /** A contact arrived after hours and its queue sends it to voicemail: the voice channel records a message. */
   'interaction.voicemailRequested': { interactionId: string; queue: string; greeting: string | null };
   'agent.stateChanged': { agentId: string; from: string; to: string; reason: string | null };
+  /** Someone started or stopped typing on a live conversation (chat). Not logged: it only reaches sockets. */
+  'typing.changed': {
+    interactionId: string;
+    from: 'customer' | 'agent';
+    agentId: string | null;
+    isTyping: boolean;
+  };
 }
 
 export type DomainEventName = keyof DomainEventMap;

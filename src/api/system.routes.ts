@@ -64,15 +64,4 @@ export function systemRoutes(
       return deps.metrics.metrics();
     },
   );
-
-  // Until the console lands (web-console/), the root page says where things are.
-  app.get('/', { schema: { hide: true } }, async (_request, reply) =>
-    reply
-      .type('text/html; charset=utf-8')
-      .send(
-        '<!doctype html><meta charset="utf-8"><title>Switchboard</title>' +
-          '<h1>Switchboard</h1><p>The API is running. <a href="/docs">API documentation</a> · ' +
-          '<a href="/ready">readiness</a> · <a href="/metrics">metrics</a></p>',
-      ),
-  );
 }

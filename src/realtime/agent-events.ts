@@ -84,6 +84,8 @@ export const agentRequestSchemas = {
     { offerId: Uuid, reason: Type.Optional(Type.String({ maxLength: 500 })) },
     { additionalProperties: false },
   ),
+  /** The agent's typing indicator on an interaction this socket follows (a chat visitor sees it). */
+  typing: Type.Object({ interactionId: Uuid, isTyping: Type.Boolean() }, { additionalProperties: false }),
 } satisfies Record<string, TSchema>;
 
 type Schemas = typeof agentRequestSchemas;
@@ -93,6 +95,7 @@ export interface AgentRequestResults {
   'state:set': { state: AgentState; awayReason: string | null };
   'offer:accept': { interactionId: string };
   'offer:reject': Record<string, never>;
+  typing: Record<string, never>;
 }
 
 export type AgentRequestName = keyof Schemas & keyof AgentRequestResults;
@@ -110,6 +113,7 @@ export const agentRequestValidators = {
   'state:set': Compile(agentRequestSchemas['state:set']),
   'offer:accept': Compile(agentRequestSchemas['offer:accept']),
   'offer:reject': Compile(agentRequestSchemas['offer:reject']),
+  typing: Compile(agentRequestSchemas.typing),
 };
 
 /** What the handshake established; socket.io ships it to other processes on fetchSockets(). */

@@ -54,7 +54,7 @@ type AgentSocket = Socket<
 
 interface RequestHandler<E extends AgentRequestName> {
   roles: readonly Role[];
-  run(agent: Agent, request: AgentRequest<E>): Promise<AgentRequestResults[E]>;
+  run(agent: Agent, request: AgentRequest<E>, socket: AgentSocket): Promise<AgentRequestResults[E]>;
 }
 
 const isSupervising = (role: Role) => role === 'supervisor' || role === 'admin';
@@ -107,6 +107,15 @@ export function registerAgentNamespace(io: Server, deps: AgentNamespaceDeps) {
         return {};
       },
     },
+    typing: {
+      roles: roles.anyAgent,
+      // Only a socket that follows the interaction (its agent accepted or was assigned it) may type on it.
+      async run(agent, { interactionId, isTyping }, socket) {
+        if (!socket.rooms.has(interactionRoom(interactionId))) throw new AppError('NOT_ASSIGNEE');
+        deps.events.publish('typing.changed', { interactionId, from: 'agent', agentId: agent.id, isTyping });
+        return {};
+      },
+    },
   };
   const isRequestName = (name: string): name is AgentRequestName => Object.hasOwn(requests, name);
 
@@ -135,7 +144,7 @@ export function registerAgentNamespace(io: Server, deps: AgentNamespaceDeps) {
       const where = first ? `${first.instancePath || 'payload'} ${first.message}` : 'invalid payload';
       throw new AppError('VALIDATION_FAILED', `Invalid '${name}' request: ${where}.`);
     }
-    return handler.run(agent, request);
+    return handler.run(agent, request, socket);
   }
 
   async function answer(socket: AgentSocket, name: string, args: unknown[]): Promise<void> {
@@ -312,6 +321,14 @@ export function registerAgentNamespace(io: Server, deps: AgentNamespaceDeps) {
     deps.events.subscribe('message.failed', ({ interactionId, eventId, reason }) =>
       toInteraction(interactionId, 'message.failed', eventId, { reason }),
     ),
+    // The customer wrote again on an interaction someone may be working (a new one has no followers yet).
+    deps.events.subscribe('contact.ingested', ({ interactionId, eventId, channel, isNewInteraction }) => {
+      if (!isNewInteraction) toInteraction(interactionId, 'message.received', eventId, { channel });
+    }),
+    deps.events.subscribe('typing.changed', ({ interactionId, from, agentId, isTyping }) => {
+      if (from === 'customer')
+        toInteraction(interactionId, 'typing.changed', null, { from, agentId, isTyping });
+    }),
   ];
 
   return {

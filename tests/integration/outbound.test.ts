@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Channel } from '../../src/interactions/inbound-contact.js';
 import { PermanentDeliveryError, type OutboundMessage } from '../../src/interactions/outbound-message.js';
 import { createAgent, createContact, resetRouting, writeRulesFolder } from '../support/routing-fixtures.js';
@@ -24,12 +24,10 @@ beforeAll(async () => {
     config: { routingRulesDir: rules.dir, routeOnIngest: false },
     isWorker: true,
   });
-  ctx.services.outboundRegistry.register('chat', {
-    isImmediate: true,
-    send: async (message) => {
-      sent.push(message);
-      return { providerId: `socket-${message.eventId}` };
-    },
+  // The web chat adapter registered the (immediate) chat sender; its send is stubbed here.
+  vi.spyOn(ctx.services.outboundRegistry.senderFor('chat')!, 'send').mockImplementation(async (message) => {
+    sent.push(message);
+    return { providerId: `socket-${message.eventId}` };
   });
   ctx.services.outboundRegistry.register('email', {
     isImmediate: false,

@@ -183,6 +183,8 @@ describe('routing raced from three processes', () => {
           ['offer.accepted', statusCount('accepted')],
           ['offer.rejected', statusCount('rejected')],
           ['offer.expired', statusCount('expired')],
+          // An agent going away withdraws their live offers.
+          ['offer.cancelled', statusCount('cancelled')],
         ].filter(([, n]) => n !== 0),
       ),
     );

@@ -1,5 +1,5 @@
 import type { TestProject } from 'vitest/node';
-import { startLocalServices } from '../../src/runtime/local-services.js';
+import { startLocalServices, type LocalServices } from '../../src/runtime/local-services.js';
 
 /*
  * Starts Postgres and Redis once for the whole run (unless DATABASE_URL and REDIS_URL are set) and hands
@@ -13,6 +13,16 @@ declare module 'vitest' {
   }
 }
 
+/*
+ * Every project that lists this file (integration, e2e) runs it; one Postgres and Redis serve them all,
+ * started by the first and stopped when the last one tears down (same process: shared on globalThis).
+ */
+interface SharedServices {
+  started: Promise<LocalServices>;
+  users: number;
+}
+const registry = globalThis as { switchboardTestServices?: SharedServices };
+
 export default async function setup(project: TestProject) {
   const { DATABASE_URL, REDIS_URL } = process.env;
   if (DATABASE_URL && REDIS_URL) {
@@ -20,16 +30,25 @@ export default async function setup(project: TestProject) {
     project.provide('redisUrl', REDIS_URL);
     return;
   }
-  const services = await startLocalServices({
-    dataDir: `.data/test-${process.pid}`,
-    isEphemeral: true,
-    log: (line) => process.stdout.write(`[test services] ${line}\n`),
+  const dataDir = `.data/test-${process.pid}`;
+  const shared = (registry.switchboardTestServices ??= {
+    started: startLocalServices({
+      dataDir,
+      isEphemeral: true,
+      log: (line) => process.stdout.write(`[test services] ${line}\n`),
+    }),
+    users: 0,
   });
+  shared.users += 1;
+  const services = await shared.started;
   project.provide('databaseUrl', services.databaseUrl);
   project.provide('redisUrl', services.redisUrl);
   return async () => {
+    shared.users -= 1;
+    if (shared.users > 0) return;
+    registry.switchboardTestServices = undefined;
     await services.stop();
     const { rmSync } = await import('node:fs');
-    rmSync(`.data/test-${process.pid}`, { recursive: true, force: true });
+    rmSync(dataDir, { recursive: true, force: true });
   };
 }

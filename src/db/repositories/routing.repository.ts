@@ -434,8 +434,8 @@ export function createRoutingRepository(db: Kysely<Database>, pool: pg.Pool) {
     async agentPresence(agentId?: string): Promise<AgentPresence[]> {
       const isOne = agentId !== undefined;
       // One row of two lists ('<agent> <state> <idle since, epoch us>,...' by agent id, '<agent> <channel>
-      // <load>,...'): read for every dispatch, for 500 agents and their loads this cost Postgres about half of
-      // what aggregating loads into JSON per agent did, and Node half of what parsing 1,400 rows did.
+      // <load>,...'). Read for every dispatch: for 500 agents and their loads this costs Postgres about 40%
+      // less than aggregating each agent's loads into JSON, and Node about 40% less than 1,400 flat rows.
       const { rows } = await pool.query<{ agents: string | null; loads: string | null }>({
         name: isOne ? 'routing_agent_presence_of' : 'routing_agent_presence',
         text: `

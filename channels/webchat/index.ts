@@ -1,0 +1,62 @@
+/*
+ * The web chat channel, attached to the app: the `/chat` namespace on the process's socket.io server, the
+ * chat ChannelSender for agents' replies, and the widget's routes. app.ts calls attachWebchat after
+ * attachRealtime (it needs the io server) and before the app is ready (it adds routes).
+ */
+import type { FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
+import type { Server } from 'socket.io';
+import type { Config } from '../../src/config.js';
+import type { AgentSnapshot } from '../../src/db/repositories/routing.repository.js';
+import type { DomainEvents } from '../../src/events.js';
+import type { InboundContact, IngestResult } from '../../src/interactions/inbound-contact.js';
+import type { InteractionsService } from '../../src/interactions/interactions.service.js';
+import type { OutboundRegistry } from '../../src/interactions/outbound-message.js';
+import type { RulesSource } from '../../src/routing/dispatch.service.js';
+import type { RoutingService } from '../../src/routing/routing.service.js';
+import { createChatAvailability } from './availability.js';
+import { registerChatNamespace } from './chat.namespace.js';
+import { createConversationStore } from './conversation.store.js';
+import { createConversationTokens, tokenSecretOf } from './visitor-auth.js';
+import { widgetRoutes } from './widget.routes.js';
+
+export type * from './chat-events.js';
+
+export function attachWebchat(
+  app: FastifyInstance,
+  deps: {
+    io: Server;
+    config: Pick<Config, 'webchat' | 'redisPrefix'>;
+    redis: Redis;
+    ingest: (contact: InboundContact) => Promise<IngestResult>;
+    interactions: Pick<InteractionsService, 'detail'>;
+    routing: Pick<RoutingService, 'endContact'>;
+    rules: RulesSource;
+    workingAgents: () => Promise<AgentSnapshot[]>;
+    agentNameOf: (agentId: string) => Promise<string | null>;
+    outboundRegistry: OutboundRegistry;
+    events: DomainEvents;
+  },
+): void {
+  const { config } = deps;
+  // Synchronous on purpose: the namespace and its adapter are created right after the socket server's,
+  // before the app listens (an await here let the adapter's subscriber connection race its subscriptions).
+  const tokens = tokenSecretOf(config.webchat.tokenSecret, deps.redis, config.redisPrefix).then(
+    createConversationTokens,
+  );
+  const chat = registerChatNamespace(deps.io, {
+    config: config.webchat,
+    tokens,
+    store: createConversationStore({ redis: deps.redis, prefix: config.redisPrefix }),
+    availability: createChatAvailability({ rules: deps.rules, workingAgents: deps.workingAgents }),
+    ingest: deps.ingest,
+    interactions: deps.interactions,
+    routing: deps.routing,
+    agentNameOf: deps.agentNameOf,
+    events: deps.events,
+    log: app.log,
+  });
+  deps.outboundRegistry.register('chat', chat.sender);
+  widgetRoutes(app);
+  app.addHook('preClose', async () => chat.stop());
+}

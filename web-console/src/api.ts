@@ -1,0 +1,148 @@
+/*
+ * The REST API as the console uses it: JSON in and out, the session cookie sent by the browser, errors
+ * thrown as ApiError with the server's code and message ({error: {code, message}}).
+ */
+
+export interface Agent {
+  id: string;
+  email: string;
+  displayName: string;
+  role: 'agent' | 'supervisor' | 'admin';
+}
+
+export type AgentState = 'offline' | 'available' | 'away' | 'on_contact' | 'wrap_up';
+
+export interface AgentStatus {
+  agentId: string;
+  state: AgentState;
+  awayReason: string | null;
+  stateSince: string;
+}
+
+export interface Offer {
+  id: string;
+  interactionId: string;
+  channel: string;
+  queue: string;
+  reason: string;
+  expiresAt: string;
+}
+
+export interface WorkItem {
+  interactionId: string;
+  ticketNumber: number;
+  channel: string;
+  queue: string | null;
+  priority: number;
+  subject: string | null;
+  customerId: string;
+  customerName: string | null;
+  createdAt: string;
+  assignedAt: string | null;
+  lastActivityAt: string;
+}
+
+export interface Interaction {
+  id: string;
+  ticketNumber: number;
+  customerId: string;
+  channel: string;
+  status: string;
+  queue: string | null;
+  priority: number;
+  assigneeId: string | null;
+  subject: string | null;
+  createdAt: string;
+  closedAt: string | null;
+}
+
+export interface LoggedEvent {
+  id: string;
+  interactionId: string;
+  type: string;
+  actorType: string;
+  actorId: string | null;
+  channel: string;
+  payload: Record<string, unknown>;
+  occurredAt: string;
+}
+
+export interface Identity {
+  id: string;
+  kind: string;
+  value: string;
+}
+
+export interface Customer {
+  id: string;
+  displayName: string | null;
+  identities: Identity[];
+  account: { id: string; name: string; tier: string; ownerName: string | null } | null;
+}
+
+export interface Queue {
+  name: string;
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+async function request<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+  const response = await fetch(path, {
+    method,
+    credentials: 'same-origin',
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  const data: unknown = text ? JSON.parse(text) : {};
+  if (!response.ok) {
+    const error = (data as { error?: { code?: string; message?: string } }).error;
+    throw new ApiError(response.status, error?.code ?? 'HTTP_ERROR', error?.message ?? response.statusText);
+  }
+  return data as T;
+}
+
+const id = encodeURIComponent;
+
+export const api = {
+  login: (email: string, password: string) =>
+    request<{ agent: Agent }>('POST', '/api/auth/login', { email, password }),
+  logout: () => request<unknown>('POST', '/api/auth/logout', {}),
+  me: () => request<{ agent: Agent }>('GET', '/api/auth/me'),
+  status: () => request<{ status: AgentStatus; offers: Offer[] }>('GET', '/api/me/status'),
+  setState: (state: 'available' | 'away' | 'offline', reason?: string) =>
+    request<unknown>('POST', '/api/me/state', reason ? { state, reason } : { state }),
+  ready: () => request<unknown>('POST', '/api/me/ready', {}),
+  worklist: () => request<{ items: WorkItem[] }>('GET', '/api/me/worklist'),
+  accept: (offerId: string) => request<unknown>('POST', `/api/offers/${id(offerId)}/accept`, {}),
+  reject: (offerId: string, reason?: string) =>
+    request<unknown>('POST', `/api/offers/${id(offerId)}/reject`, reason ? { reason } : {}),
+  interaction: (interactionId: string) =>
+    request<{ interaction: Interaction; events: LoggedEvent[] }>(
+      'GET',
+      `/api/interactions/${id(interactionId)}`,
+    ),
+  customer: (customerId: string) =>
+    request<{ customer: Customer; interactions: Interaction[] }>('GET', `/api/customers/${id(customerId)}`),
+  reply: (interactionId: string, text: string) =>
+    request<{ event: LoggedEvent }>('POST', `/api/interactions/${id(interactionId)}/messages`, { text }),
+  note: (interactionId: string, text: string) =>
+    request<{ event: LoggedEvent }>('POST', `/api/interactions/${id(interactionId)}/notes`, { text }),
+  close: (interactionId: string, disposition: string) =>
+    request<unknown>('POST', `/api/interactions/${id(interactionId)}/close`, { disposition }),
+  transfer: (interactionId: string, queue: string, note?: string) =>
+    request<unknown>(
+      'POST',
+      `/api/interactions/${id(interactionId)}/transfer`,
+      note ? { queue, note } : { queue },
+    ),
+  queues: () => request<{ queues: Queue[] }>('GET', '/api/routing/rules'),
+};

@@ -1,0 +1,191 @@
+import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
+import type { OfferPush, StatePush } from '../../../src/realtime/agent-events.js';
+import { api, type Agent, type AgentState, type Queue, type WorkItem } from '../api.js';
+import { beep, notify } from '../alerts.js';
+import { isTyping } from '../format.js';
+import { connectAgentSocket, type ConnectionState } from '../socket.js';
+import { Conversation } from './conversation.js';
+import { OfferToast } from './offer-toast.js';
+import { TopBar } from './top-bar.js';
+import { Worklist } from './worklist.js';
+
+export interface WorkingState {
+  state: AgentState;
+  awayReason: string | null;
+}
+
+/*
+ * The logged-in console: owns the socket and what it pushes (state, offers, interaction events), the
+ * worklist, and which conversation is open. Actions go over HTTP (one error path, and they work while the
+ * socket reconnects); the socket only tells the console that something changed.
+ */
+export function Console({ agent, onLoggedOut }: { agent: Agent; onLoggedOut: () => void }) {
+  const [connection, setConnection] = useState<ConnectionState>('connecting');
+  const [working, setWorking] = useState<WorkingState>({ state: 'offline', awayReason: null });
+  const [offers, setOffers] = useState<OfferPush[]>([]);
+  const [worklist, setWorklist] = useState<WorkItem[]>([]);
+  const [queues, setQueues] = useState<Queue[]>([]);
+  const [openId, setOpenId] = useState<string | null>(null);
+  // Bumped when the open interaction changes on the server, so that the conversation re-reads it.
+  const [revision, setRevision] = useState(0);
+  const [seen, setSeen] = useState<Record<string, string>>({});
+  const [now, setNow] = useState(Date.now());
+  const [problem, setProblem] = useState<string | null>(null);
+  const openIdRef = useRef(openId);
+  openIdRef.current = openId;
+
+  const report = (err: unknown) => setProblem(err instanceof Error ? err.message : String(err));
+
+  const refreshWorklist = useCallback(() => {
+    api.worklist().then(({ items }) => setWorklist(items), report);
+  }, []);
+
+  useEffect(() => {
+    const timer = window.setInterval(() => setNow(Date.now()), 1000);
+    return () => window.clearInterval(timer);
+  }, []);
+
+  useEffect(() => {
+    api.queues().then(({ queues }) => setQueues(queues), report);
+    const socket = connectAgentSocket();
+    const onState = (push: StatePush) => setWorking({ state: push.state, awayReason: push.awayReason });
+    socket.on('connect', () => {
+      setConnection('online');
+      // Pushes sent while disconnected are lost: re-read what the console shows.
+      refreshWorklist();
+      setRevision((r) => r + 1);
+    });
+    socket.on('disconnect', () => setConnection('reconnecting'));
+    socket.io.on('reconnect_attempt', () => setConnection('reconnecting'));
+    socket.on('connect_error', (err) => {
+      const code = (err as Error & { data?: { code?: string } }).data?.code;
+      if (code === 'NOT_AUTHENTICATED') onLoggedOut();
+      else setConnection('reconnecting');
+    });
+    socket.on('state', onState);
+    socket.on('offer', (offer) => {
+      setOffers((current) =>
+        current.some((o) => o.offerId === offer.offerId) ? current : [...current, offer],
+      );
+      beep();
+      notify('New contact offered', `A ${offer.channel} contact is waiting for you.`);
+    });
+    socket.on('offer:ended', (ended) => {
+      setOffers((current) => current.filter((o) => o.offerId !== ended.offerId));
+      if (ended.outcome === 'accepted') refreshWorklist();
+    });
+    socket.on('interaction:event', (event) => {
+      if (event.interactionId === openIdRef.current) setRevision((r) => r + 1);
+      refreshWorklist();
+    });
+    socket.on('session:ended', () => onLoggedOut());
+    return () => {
+      socket.disconnect();
+    };
+  }, [onLoggedOut, refreshWorklist]);
+
+  const open = useCallback((interactionId: string | null) => {
+    setOpenId(interactionId);
+    if (interactionId) setSeen((s) => ({ ...s, [interactionId]: new Date().toISOString() }));
+  }, []);
+
+  const accept = useCallback(
+    async (offer: OfferPush) => {
+      try {
+        await api.accept(offer.offerId);
+        setOffers((current) => current.filter((o) => o.offerId !== offer.offerId));
+        open(offer.interactionId);
+        refreshWorklist();
+      } catch (err) {
+        report(err);
+      }
+    },
+    [open, refreshWorklist],
+  );
+
+  const reject = useCallback(async (offer: OfferPush, reason: string) => {
+    try {
+      await api.reject(offer.offerId, reason || undefined);
+      setOffers((current) => current.filter((o) => o.offerId !== offer.offerId));
+    } catch (err) {
+      report(err);
+    }
+  }, []);
+
+  const [isRejecting, setRejecting] = useState(false);
+  const offer = offers[0];
+  useEffect(() => setRejecting(false), [offer?.offerId]);
+
+  // Console shortcuts (README): with an offer shown, a accepts and r starts a reject.
+  useEffect(() => {
+    const onKey = (event: KeyboardEvent) => {
+      if (!offer || isTyping(event) || event.ctrlKey || event.metaKey || event.altKey) return;
+      if (event.key === 'a') {
+        event.preventDefault();
+        void accept(offer);
+      } else if (event.key === 'r') {
+        event.preventDefault();
+        setRejecting(true);
+      }
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  }, [offer, accept]);
+
+  const logout = async () => {
+    await api.logout().catch(() => undefined);
+    onLoggedOut();
+  };
+
+  return (
+    <div class="console">
+      <TopBar
+        agent={agent}
+        connection={connection}
+        working={working}
+        onChange={(next) => setWorking(next)}
+        onProblem={report}
+        onLogout={() => void logout()}
+      />
+      {problem && (
+        <p class="problem" role="alert">
+          {problem}{' '}
+          <button type="button" onClick={() => setProblem(null)}>
+            Dismiss
+          </button>
+        </p>
+      )}
+      <div class="panes">
+        <Worklist items={worklist} now={now} openId={openId} seen={seen} onOpen={open} />
+        {openId ? (
+          <Conversation
+            key={openId}
+            interactionId={openId}
+            agent={agent}
+            revision={revision}
+            queues={queues}
+            hasOffer={Boolean(offer)}
+            onChanged={refreshWorklist}
+            onLeave={() => open(null)}
+          />
+        ) : (
+          <section class="conversation empty">
+            <p>Pick a contact from the worklist, or wait for an offer.</p>
+          </section>
+        )}
+      </div>
+      {offer && (
+        <OfferToast
+          offer={offer}
+          now={now}
+          more={offers.length - 1}
+          isRejecting={isRejecting}
+          onStartReject={() => setRejecting(true)}
+          onCancelReject={() => setRejecting(false)}
+          onAccept={() => void accept(offer)}
+          onReject={(reason) => void reject(offer, reason)}
+        />
+      )}
+    </div>
+  );
+}

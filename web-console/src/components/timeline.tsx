@@ -1,0 +1,99 @@
+import type { Agent, LoggedEvent } from '../api.js';
+import { clock } from '../format.js';
+
+/*
+ * The interaction's event log, oldest first: messages in and out, notes, and routing decisions with their
+ * reasons. Everything a customer wrote is rendered as text (JSX text nodes), never as HTML.
+ */
+export function Timeline({ events, agent }: { events: LoggedEvent[]; agent: Agent }) {
+  return (
+    <ol class="timeline" data-testid="timeline">
+      {events.map((event) => (
+        <TimelineEntry key={event.id} event={event} agent={agent} />
+      ))}
+    </ol>
+  );
+}
+
+const text = (value: unknown): string | null => (typeof value === 'string' && value ? value : null);
+
+function TimelineEntry({ event, agent }: { event: LoggedEvent; agent: Agent }) {
+  const { payload } = event;
+  const at = <time dateTime={event.occurredAt}>{clock(event.occurredAt)}</time>;
+  switch (event.type) {
+    case 'message.received':
+      return (
+        <li class="entry message inbound" data-type={event.type}>
+          <header>
+            <span class="who">Customer</span> · {event.channel} · {at}
+          </header>
+          {text(payload.subject) && <p class="subject">{text(payload.subject)}</p>}
+          <p class="body">{text(payload.text) ?? '(no text)'}</p>
+        </li>
+      );
+    case 'message.sent':
+      return (
+        <li class="entry message outbound" data-type={event.type}>
+          <header>
+            <span class="who">
+              {payload.agentId === agent.id ? 'You' : (text(payload.agentName) ?? 'Agent')}
+            </span>{' '}
+            · {event.channel} · {at}
+          </header>
+          <p class="body">{text(payload.text)}</p>
+        </li>
+      );
+    case 'note.added':
+      return (
+        <li class="entry note" data-type={event.type}>
+          <header>
+            <span class="who">Internal note</span> · {at}
+          </header>
+          <p class="body">{text(payload.text)}</p>
+        </li>
+      );
+    case 'offer.created': {
+      const isMine = payload.agentId === agent.id;
+      return (
+        <li class="entry routing" data-type={event.type}>
+          <header>
+            Offered {isMine ? 'to you' : 'to another agent'} from {text(payload.queue)} (
+            {text(payload.strategy)}) · {at}
+          </header>
+          <p class="why">
+            <span class="label">{isMine ? 'Why was this routed to me: ' : 'Why: '}</span>
+            {text(payload.reason)}
+          </p>
+        </li>
+      );
+    }
+    case 'interaction.closed':
+      return (
+        <li class="entry status" data-type={event.type}>
+          Closed{text(payload.disposition) ? ` (${text(payload.disposition)})` : ''}
+          {text(payload.reason) ? `: ${text(payload.reason)}` : ''} · {at}
+        </li>
+      );
+    case 'message.failed':
+      return (
+        <li class="entry status error" data-type={event.type}>
+          Reply not delivered: {text(payload.reason)} · {at}
+        </li>
+      );
+    default:
+      return (
+        <li class="entry status" data-type={event.type}>
+          {event.type}
+          {summary(payload)} · {at}
+        </li>
+      );
+  }
+}
+
+/** The short string facts of an event we have no special view for (queue, reason, outcome...). */
+function summary(payload: Record<string, unknown>): string {
+  const parts = ['queue', 'reason', 'outcome', 'rule', 'note']
+    .map((key) => text(payload[key]))
+    .filter((value): value is string => value !== null);
+  return parts.length ? `: ${parts.join(' · ')}` : '';
+}
