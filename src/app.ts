@@ -220,6 +220,7 @@ export async function buildApp(options: AppOptions) {
     });
   }
 
+  let isSweepingDuplicates = false;
   const jobHandlers: JobHandlers = {
     'agents.presence-check': async ({ agentId }) => {
       await presence.check(agentId);
@@ -228,7 +229,15 @@ export async function buildApp(options: AppOptions) {
       await presence.sweep();
     },
     'customers.sweep-duplicates': async () => {
-      await duplicateDetector.sweep(200);
+      // One run at a time in a process: a slow run (many new customers) must not be joined by the next ones,
+      // which would check the same customers and take the worker's slots from offer timeouts.
+      if (isSweepingDuplicates) return;
+      isSweepingDuplicates = true;
+      try {
+        await duplicateDetector.sweep(200);
+      } finally {
+        isSweepingDuplicates = false;
+      }
     },
     'routing.expire-offer': async ({ offerId }) => {
       await routing.offers.expire(offerId);

@@ -5,7 +5,8 @@
  *
  * Behaviour, from a seeded generator per agent (a failing run replays with its seed):
  *   - an offer is accepted (~75%), rejected with a reason (~10%) or ignored (~15%: it expires), after a short
- *     think; never once the console shows it expired. `acceptAll` (the drain) accepts every new offer.
+ *     think; never once the console shows it expired. In the drain (`Cluster.isDraining`) every new offer is
+ *     accepted and nobody takes a break or reloads.
  *   - accepted work is held for a short random time, then closed over HTTP with a disposition.
  *   - agents that take breaks go away ('state:set' away with a reason) now and then and come back.
  *   - an agent the server set away (missed offers) or offline notices the `state` push and comes back after a
@@ -160,7 +161,7 @@ export class SimulatedAgent {
     return this.socket?.connected ? this.url : undefined;
   }
 
-  /** Work accepted and not closed yet, or answers still in flight. */
+  /** Work accepted and not closed yet, answers or a break in progress. */
   get isBusy(): boolean {
     return this.work.size > 0;
   }

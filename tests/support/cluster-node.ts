@@ -12,6 +12,10 @@
  *   `ingest <json InboundContact[]>`    -> `ingested <json IngestReport>`: all of them ingested at once;
  *                                          a contact that failed is listed, never retried here (the sender
  *                                          resends, like a provider retrying a webhook: ingest is idempotent)
+ *   `ingest-slowly <ms> <json InboundContact[]>`
+ *                                       -> the same, answered `ms` after the ingest committed: a process
+ *                                          that dies meanwhile leaves its sender with committed contacts it
+ *                                          was never told about (it resends them)
  *   `exit` or stdin EOF                 -> closes the app and exits 0
  * Logs at `warn` and above go to `logFile` (pino JSON lines), never to stdout, which carries the protocol.
  * Every offer this process claims is appended to `offerLog` (one id a line, synchronously, so that a
@@ -38,15 +42,7 @@ export interface IngestReport {
   failed: { externalId: string; error: string }[];
 }
 
-import { Session } from 'node:inspector/promises';
-import { writeFileSync } from 'node:fs';
 async function main(): Promise<void> {
-  const session = new Session();
-  if (process.env.PROF_DIR) {
-    session.connect();
-    await session.post('Profiler.enable');
-    await session.post('Profiler.start');
-  }
   let app: Awaited<ReturnType<typeof buildApp>>['app'] | undefined;
   let services: Awaited<ReturnType<typeof buildApp>>['services'] | undefined;
   try {
@@ -68,10 +64,17 @@ async function main(): Promise<void> {
         await app.listen({ host: '127.0.0.1', port: 0 });
         const { port } = app.server.address() as AddressInfo;
         await writeLine(`ready ${JSON.stringify({ port, pid: process.pid })}`);
-      } else if (command === 'ingest') {
+      } else if (command === 'ingest' || command === 'ingest-slowly') {
         if (!services) throw new Error('ingest before start');
         const ingest = services.ingest;
-        const contacts = JSON.parse(argument) as InboundContact[];
+        let json = argument;
+        let replyAfterMs = 0;
+        if (command === 'ingest-slowly') {
+          const space = argument.indexOf(' ');
+          replyAfterMs = Number(argument.slice(0, space));
+          json = argument.slice(space + 1);
+        }
+        const contacts = JSON.parse(json) as InboundContact[];
         const results = await Promise.allSettled(contacts.map((contact) => ingest(contact)));
         const report: IngestReport = { ok: 0, duplicates: 0, failed: [] };
         results.forEach((result, i) => {
@@ -83,16 +86,13 @@ async function main(): Promise<void> {
             report.failed.push({ externalId: contacts[i]!.externalId, error });
           }
         });
+        if (replyAfterMs > 0) await new Promise((resolve) => setTimeout(resolve, replyAfterMs));
         await writeLine(`ingested ${JSON.stringify(report)}`);
       } else {
         throw new Error(`unknown command '${command}'`);
       }
     }
   } finally {
-    if (process.env.PROF_DIR) {
-      const { profile } = await session.post('Profiler.stop');
-      writeFileSync(`${process.env.PROF_DIR}/node-${process.pid}.cpuprofile`, JSON.stringify(profile));
-    }
     await app?.close();
   }
 }
