@@ -170,7 +170,8 @@ export function createDispatcher(deps: DispatcherDeps) {
         { offerId: result.offerId },
         {
           jobId: `expire-${result.offerId}`,
-          delayMs: Math.max(1, Date.parse(result.expiresAt) - Date.now()),
+          // expiresAt carries microseconds that Date.parse drops: 2 ms more, so the timeout never fires early.
+          delayMs: Math.max(1, Date.parse(result.expiresAt) + 2 - Date.now()),
         },
       );
       deps.events.publish('offer.created', {
