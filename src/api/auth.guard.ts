@@ -53,7 +53,7 @@ export function registerAuthGuard(app: FastifyInstance, auth: AuthService, publi
     if (unsafeMethods.has(request.method)) {
       const origin = request.headers.origin;
       const host = request.headers.host;
-      if (origin && origin !== allowedOrigin && !(host && origin.endsWith(`//${host}`))) {
+      if (!isAllowedOrigin(origin, host, allowedOrigin)) {
         throw new AppError('FORBIDDEN', 'Cross-origin request refused.');
       }
     }
@@ -62,4 +62,12 @@ export function registerAuthGuard(app: FastifyInstance, auth: AuthService, publi
     if (!request.agent) throw new AppError('NOT_AUTHENTICATED');
     if (!access.includes(request.agent.role)) throw new AppError('FORBIDDEN');
   });
+}
+
+/**
+ * The CSRF rule for requests that carry the session cookie (HTTP and the agent socket): no Origin (not a
+ * browser, so no ambient cookie to abuse), the public origin, or the very host the client dialed.
+ */
+export function isAllowedOrigin(origin: string | undefined, host: string | undefined, allowedOrigin: string) {
+  return !origin || origin === allowedOrigin || Boolean(host && origin.endsWith(`//${host}`));
 }

@@ -8,20 +8,11 @@
 import type { Socket } from 'socket.io';
 import type { AuthService } from '../agents/auth.service.js';
 import type { Agent, Role } from '../db/repositories/agents.repository.js';
-import { sessionCookie } from '../api/auth.guard.js';
+import { isAllowedOrigin, sessionCookie } from '../api/auth.guard.js';
 import { AppError, errorCatalogue, isAppError, type ErrorCode } from '../errors.js';
 import type { SocketError } from './agent-events.js';
 
 export type CookieParser = (header: string) => Record<string, string | undefined>;
-
-/**
- * The HTTP guard's CSRF rule (api/auth.guard.ts): no Origin (not a browser, so no ambient cookie to
- * abuse), the public origin, or the very host the client dialed. A page on another site cannot open a
- * socket that rides the agent's cookie.
- */
-export function isAllowedOrigin(origin: string | undefined, host: string | undefined, allowedOrigin: string) {
-  return !origin || origin === allowedOrigin || Boolean(host && origin.endsWith(`//${host}`));
-}
 
 export function sessionTokenOf(socket: Socket, parseCookie: CookieParser): string | undefined {
   const header = socket.handshake.headers.cookie;

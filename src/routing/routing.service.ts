@@ -17,12 +17,17 @@ import { AppError } from '../errors.js';
 import type { DomainEvents } from '../events.js';
 import type { Channel } from '../interactions/inbound-contact.js';
 import type { JobQueue } from '../jobs/job-registry.js';
-import { requireRules, toCandidate, type Dispatcher, type RulesSource } from './dispatch.service.js';
+import {
+  requireRules,
+  toCandidate,
+  toRoutable,
+  type Dispatcher,
+  type RulesSource,
+} from './dispatch.service.js';
 import type { EscalationService } from './escalation.service.js';
 import type { OffersService } from './offers.service.js';
 import type { QueueingService } from './queueing.service.js';
 import { exclusiveChannels, ineligibilityOf } from './strategies/index.js';
-import { toRoutable } from './dispatch.service.js';
 
 export interface ActingAgent {
   agentId: string;
