@@ -9,7 +9,7 @@ const providerSdks = ['twilio', 'imapflow', 'mailparser', 'nodemailer'].flatMap(
 ]);
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '.data/**', 'dist/**', 'web-console/dist/**'] },
+  { ignores: ['node_modules/**', '.data/**', '.prof/**', 'dist/**', 'web-console/dist/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

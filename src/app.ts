@@ -242,6 +242,9 @@ export async function buildApp(options: AppOptions) {
     'routing.expire-offer': async ({ offerId }) => {
       await routing.offers.expire(offerId);
     },
+    'routing.expire-offers': async () => {
+      if (routing.rules.current) await routing.offers.expireDue();
+    },
     'routing.sweep-overdue-offers': async () => {
       if (routing.rules.current) await routing.sweep(config.offerSweepMs);
     },

@@ -18,6 +18,11 @@ export interface JobPayloads {
   /** Delayed to an offer's expiry, keyed by the offer id: expires it if still live (else does nothing). */
   'routing.expire-offer': { offerId: string };
   /**
+   * Delayed to an instant that ends a 100 ms step of offer expiries, keyed by it (one job for all the offers
+   * due by then, whichever process made them): expires every live offer due (see dispatch.service.ts).
+   */
+  'routing.expire-offers': { dueAtMs: number };
+  /**
    * Repeating: what a lost job or a killed process left undone: live offers past their expiry, interactions
    * ingested but never queued, wrap-ups past their end (see routing.service.ts sweep).
    */

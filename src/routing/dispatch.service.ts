@@ -12,7 +12,11 @@
  */
 import type {
   AgentSnapshot,
+  ClaimRequest,
   ClaimResult,
+  RouteContactRequest,
+  RouteContactResult,
+  RoutingFacts,
   RoutingRepository,
   WaitingContact,
 } from '../db/repositories/routing.repository.js';
@@ -32,9 +36,11 @@ import type {
 } from './routing.types.js';
 import { openingStatus } from './rules/rule-matcher.js';
 import type { Queue, RuleSet, SkillRequirement } from './rules/rules.schema.js';
+import type { QueueDecision } from './queueing.service.js';
 import { applyRotation, exclusiveChannels, ineligibilityOf, strategies } from './strategies/index.js';
 import { capacityOn } from './strategies/eligibility.js';
-import { createAgentSnapshots } from './agent-snapshot.js';
+import { createAgentSnapshots, type RoutingView } from './agent-snapshot.js';
+import { groupCalls } from '../db/group-calls.js';
 
 /** Where the rules in force come from (a RulesStore). */
 export interface RulesSource {
@@ -65,8 +71,11 @@ export interface DispatcherDeps {
   batchSize?: number;
 }
 
-/** How many passed-over candidates an offer's event lists. */
-const maxPassedOver = 30;
+/**
+ * How many passed-over candidates an offer's event lists (the first by agent id; their count is in the
+ * reason's ranking). Computing and storing every one of 500 cost more than the rest of the dispatch.
+ */
+const maxPassedOver = 10;
 const exclusiveChannelList = [...exclusiveChannels];
 
 export function requireRules(rules: RulesSource): RuleSet {
@@ -135,7 +144,25 @@ export function createDispatcher(deps: DispatcherDeps) {
   const batchSize = deps.batchSize ?? 200;
   const agentSnapshots = createAgentSnapshots({ routing: deps.routing });
 
-  async function claim(
+  // Each agent snapshot's candidate under the rules in force: snapshots are kept until the agent changes.
+  let candidateRules: RuleSet | undefined;
+  let candidateOf = new WeakMap<AgentSnapshot, Candidate>();
+  function candidatesOf(agents: readonly AgentSnapshot[], rules: RuleSet): Candidate[] {
+    if (rules !== candidateRules) {
+      candidateRules = rules;
+      candidateOf = new WeakMap();
+    }
+    return agents.map((agent) => {
+      let candidate = candidateOf.get(agent);
+      if (candidate === undefined) {
+        candidate = toCandidate(agent, rules);
+        candidateOf.set(agent, candidate);
+      }
+      return candidate;
+    });
+  }
+
+  function claimRequest(
     rules: RuleSet,
     queue: Queue,
     contact: RoutableContact,
@@ -143,8 +170,8 @@ export function createDispatcher(deps: DispatcherDeps) {
     pick: AgentPick,
     trigger: 'dispatch' | 'agent-available',
     passedOver: { agentId: string; why: string }[],
-  ): Promise<ClaimResult> {
-    const result = await deps.routing.claim({
+  ): ClaimRequest {
+    return {
       agentId: pick.agentId,
       interactionId: contact.interactionId,
       channel: contact.channel,
@@ -161,28 +188,68 @@ export function createDispatcher(deps: DispatcherDeps) {
         strategy: pick.strategy,
         reason: pick.reason,
         trigger,
-        passedOver: passedOver.slice(0, maxPassedOver),
+        passedOver,
       },
-    });
-    if (result.status === 'claimed') {
-      await deps.jobs.enqueue(
-        'routing.expire-offer',
-        { offerId: result.offerId },
-        {
-          jobId: `expire-${result.offerId}`,
-          // expiresAt carries microseconds that Date.parse drops: 2 ms more, so the timeout never fires early.
-          delayMs: Math.max(1, Date.parse(result.expiresAt) + 2 - Date.now()),
-        },
-      );
-      deps.events.publish('offer.created', {
-        offerId: result.offerId,
-        interactionId: contact.interactionId,
-        agentId: pick.agentId,
-        channel: contact.channel,
-        expiresAt: result.expiresAt,
-        reason: pick.reason,
-      });
+    };
+  }
+
+  /*
+   * Offer timeouts: one delayed job per 100 ms of expiry instants (not one per offer: a job costs Redis and
+   * this process more than the claim's own round trip), keyed by that instant so that every process adds the
+   * same one. It runs after the last expiry it covers (never early: expiresAt's microseconds are rounded up)
+   * and expires every live offer then due (offers.service expireDue). A lost job is caught by the sweep.
+   */
+  const expiryStepMs = 100;
+  const scheduledExpiries = new Set<number>();
+  async function scheduleExpiry(expiresAt: string) {
+    const dueMs = Math.ceil((Date.parse(expiresAt) + 1) / expiryStepMs) * expiryStepMs;
+    if (scheduledExpiries.has(dueMs)) return;
+    scheduledExpiries.add(dueMs);
+    const nowMs = Date.now();
+    if (scheduledExpiries.size > 1000) {
+      for (const at of scheduledExpiries) if (at < nowMs) scheduledExpiries.delete(at);
     }
+    try {
+      await deps.jobs.enqueue(
+        'routing.expire-offers',
+        { dueAtMs: dueMs },
+        { jobId: `expire-at-${dueMs}`, delayMs: Math.max(1, dueMs - nowMs) },
+      );
+    } catch (error) {
+      scheduledExpiries.delete(dueMs); // The next offer due then tries again.
+      throw error;
+    }
+  }
+
+  async function announce(
+    claimed: { offerId: string; expiresAt: string },
+    contact: RoutableContact,
+    pick: AgentPick,
+  ) {
+    await scheduleExpiry(claimed.expiresAt);
+    deps.events.publish('offer.created', {
+      offerId: claimed.offerId,
+      interactionId: contact.interactionId,
+      agentId: pick.agentId,
+      channel: contact.channel,
+      expiresAt: claimed.expiresAt,
+      reason: pick.reason,
+    });
+  }
+
+  async function claim(
+    rules: RuleSet,
+    queue: Queue,
+    contact: RoutableContact,
+    candidate: Candidate,
+    pick: AgentPick,
+    trigger: 'dispatch' | 'agent-available',
+    passedOver: { agentId: string; why: string }[],
+  ): Promise<ClaimResult> {
+    const result = await deps.routing.claim(
+      claimRequest(rules, queue, contact, candidate, pick, trigger, passedOver),
+    );
+    if (result.status === 'claimed') await announce(result, contact, pick);
     return result;
   }
 
@@ -228,6 +295,7 @@ export function createDispatcher(deps: DispatcherDeps) {
   ): { agentId: string; why: string }[] {
     const passedOver: { agentId: string; why: string }[] = [];
     for (const c of candidates) {
+      if (passedOver.length >= maxPassedOver) break;
       if (c.agentId === pickedId) continue;
       const why = declined.has(c.agentId)
         ? 'already declined or missed this contact'
@@ -237,7 +305,252 @@ export function createDispatcher(deps: DispatcherDeps) {
     return passedOver;
   }
 
-  return {
+  const noOne: ReadonlySet<string> = new Set();
+
+  interface NewContact {
+    facts: RoutingFacts;
+    queue: Queue;
+    decision: QueueDecision;
+    /** A snapshot read started after the route began (read alongside the contact's facts). */
+    view: Promise<RoutingView>;
+  }
+  interface Picked {
+    contact: RoutableContact;
+    pick: AgentPick | null;
+    /** account-owner's wait-for: dispatch again at this instant. */
+    recheckAtMs: number | null;
+    reservation: Reservation | null;
+  }
+
+  /*
+   * Picks of route groups in flight. Two groups may be in flight at once (each waits for its commit's WAL
+   * flush), and the second picks from a snapshot read before the first committed: the first group's picks
+   * are counted in the second's candidates (load, idle clock, rotation), as a dispatch pass counts its own
+   * picks, until a snapshot read started after the first group's commit is in use (it has them then). The
+   * claims stay the judge of capacity; this keeps picks fair (round-robin does not pick one agent twice).
+   */
+  interface Reservation {
+    agentId: string;
+    channel: Channel;
+    atMs: number;
+    rotation: AgentPick['rotation'];
+    /** Set when the group's call returned: dropped once a view read after this numbered read is used. */
+    settledAtRead: number | null;
+  }
+  const reservations = new Set<Reservation>();
+
+  function withReservations(
+    view: RoutingView,
+    candidates: Candidate[],
+    snapshot: RoutingSnapshot,
+  ): RoutingSnapshot {
+    for (const r of reservations)
+      if (r.settledAtRead !== null && view.readNumber > r.settledAtRead) reservations.delete(r);
+    if (reservations.size === 0) return snapshot;
+    const indexOf = new Map(candidates.map((c, i) => [c.agentId, i]));
+    let rotations = snapshot.rotations;
+    for (const r of reservations) {
+      const i = indexOf.get(r.agentId);
+      const c = i === undefined ? undefined : candidates[i];
+      if (c && i !== undefined) {
+        candidates[i] = {
+          ...c,
+          load: { ...c.load, [r.channel]: (c.load[r.channel] ?? 0) + 1 },
+          idleSinceMs: Math.max(c.idleSinceMs, r.atMs),
+        };
+      }
+      if (r.rotation) rotations = { ...rotations, [r.rotation.queueId]: r.rotation.state };
+    }
+    return { ...snapshot, rotations };
+  }
+
+  /**
+   * A group's enqueues and claims in two transactions on two connections at once, split so that no agent is
+   * in both (no lock waits between them): Postgres works on both at once, on two cores. Results in the
+   * requests' order.
+   */
+  async function routeInParts(requests: RouteContactRequest[]): Promise<RouteContactResult[]> {
+    if (requests.length < 2) return deps.routing.routeContacts(requests);
+    const parts: [number[], number[]] = [[], []];
+    const partOfAgent = new Map<string, 0 | 1>();
+    requests.forEach((request, i) => {
+      const agentId = request.claim?.agentId;
+      let part = agentId === undefined ? undefined : partOfAgent.get(agentId);
+      part ??= parts[0].length <= parts[1].length ? 0 : 1;
+      if (agentId !== undefined) partOfAgent.set(agentId, part);
+      parts[part].push(i);
+    });
+    if (parts[1].length === 0) return deps.routing.routeContacts(requests);
+    const answers = await Promise.all(
+      parts.map((part) => deps.routing.routeContacts(part.map((i) => requests[i]!))),
+    );
+    const results = new Map<number, RouteContactResult>();
+    parts.forEach((part, p) => part.forEach((i, k) => results.set(i, answers[p]![k]!)));
+    return requests.map((_, i) => results.get(i)!);
+  }
+
+  /**
+   * New contacts for open queues, as many as arrived together: each is picked for in turn from one
+   * snapshot, each pick counted in the candidates the next one sees (load, idle clock, rotation) as a
+   * dispatch pass does, and all are enqueued and claimed in one transaction.
+   */
+  async function routeGroup(group: NewContact[]): Promise<(DispatchOutcome | Error)[]> {
+    const rules = requireRules(deps.rules);
+    // The newest of the group's snapshot reads (each started after its contact's route began).
+    let view = await group[0]!.view;
+    for (const other of group.slice(1)) {
+      const candidate = await other.view;
+      if (candidate.readNumber > view.readNumber) view = candidate;
+    }
+    const nowMs = now().getTime();
+    const candidates = candidatesOf(view.agents, rules);
+    let snapshot = withReservations(view, candidates, { nowMs, rotations: view.rotations });
+    const picked: Picked[] = [];
+    const requests: RouteContactRequest[] = group.map(({ facts, queue, decision }) => {
+      const contact: RoutableContact = {
+        interactionId: facts.interactionId,
+        queueId: queue.name,
+        channel: facts.channel,
+        requiredSkills: queue.requiredSkills,
+        customerId: facts.customerId,
+        accountOwnerId: facts.accountOwnerId,
+        recentAgents: facts.recentAgents,
+        priority: decision.priority,
+        enqueuedAtMs: nowMs,
+      };
+      const { strategy, options } = strategyOf(queue, rules);
+      const decided = candidates.length > 0 ? strategy(candidates, contact, snapshot, options) : null;
+      const index =
+        decided?.kind === 'pick' ? candidates.findIndex((c) => c.agentId === decided.agentId) : -1;
+      const request: RouteContactRequest = {
+        interactionId: facts.interactionId,
+        channel: facts.channel,
+        queue: queue.name,
+        priority: decision.priority,
+        queuedEvent: decision.event,
+        claim: null,
+      };
+      if (decided?.kind !== 'pick' || index < 0) {
+        picked.push({
+          contact,
+          pick: null,
+          recheckAtMs: decided?.kind === 'wait-for' ? decided.untilMs : null,
+          reservation: null,
+        });
+        return request;
+      }
+      const candidate = candidates[index]!;
+      const passedOver = explainPassedOver(candidates, contact, decided.agentId, noOne);
+      const claim = claimRequest(rules, queue, contact, candidate, decided, 'dispatch', passedOver);
+      // As the claim will leave them, for the picks after this one (the claim itself re-checks all).
+      candidates[index] = {
+        ...candidate,
+        load: { ...candidate.load, [contact.channel]: (candidate.load[contact.channel] ?? 0) + 1 },
+        idleSinceMs: nowMs,
+      };
+      snapshot = applyRotation(snapshot, decided);
+      const reservation: Reservation = {
+        agentId: decided.agentId,
+        channel: contact.channel,
+        atMs: nowMs,
+        rotation: decided.rotation,
+        settledAtRead: null,
+      };
+      reservations.add(reservation);
+      picked.push({ contact, pick: decided, recheckAtMs: null, reservation });
+      return { ...request, claim };
+    });
+
+    let results: RouteContactResult[];
+    try {
+      results = await routeInParts(requests);
+    } catch (error) {
+      for (const { reservation } of picked) if (reservation) reservations.delete(reservation);
+      throw error;
+    }
+    const readNumber = agentSnapshots.readsStarted();
+    results.forEach((result, i) => {
+      const { reservation } = picked[i]!;
+      if (!reservation) return;
+      // A claim that did not happen counts no more; one that did, until the snapshot has it.
+      if (result.status === 'claimed') reservation.settledAtRead = readNumber;
+      else reservations.delete(reservation);
+    });
+    return Promise.all(
+      results.map(async (result, i): Promise<DispatchOutcome | Error> => {
+        const { contact, pick, recheckAtMs } = picked[i]!;
+        const outcome: DispatchOutcome = { offers: [], lostRaces: 0 };
+        // This contact's part was rolled back (it stays 'new': the sweep routes it again); the others stand.
+        if (result.status === 'failed')
+          return new Error(`routing ${contact.interactionId} failed: ${result.error}`);
+        if (result.status === 'not_new') return outcome;
+        deps.events.publish('interaction.queued', {
+          interactionId: contact.interactionId,
+          queue: contact.queueId,
+          priority: contact.priority,
+        });
+        if (result.status === 'claimed' && pick) {
+          await announce(result, contact, pick);
+          outcome.offers.push({
+            offerId: result.offerId,
+            interactionId: contact.interactionId,
+            agentId: pick.agentId,
+            channel: contact.channel,
+            expiresAt: result.expiresAt,
+          });
+          return outcome;
+        }
+        if (recheckAtMs !== null) await recheckAt(contact.interactionId, recheckAtMs);
+        if (result.status === 'queued' && result.agent) {
+          // The snapshot was stale (the agent filled up or left): anyone else may take it now.
+          const again = await dispatcher.dispatch({ interactionIds: [contact.interactionId] });
+          return { offers: again.offers, lostRaces: again.lostRaces + 1 };
+        }
+        return outcome;
+      }),
+    );
+  }
+  const routeGrouped = groupCalls(routeGroup, { maxInFlight: 4, maxBatch: 32 });
+
+  // New contacts' facts, read together with the agents' changes (one statement for the whole group).
+  const readGrouped = groupCalls(
+    async (requests: { interactionId: string; recentWindowMs: number }[]) => {
+      const read = agentSnapshots.beginRead();
+      const { facts, changes } = await deps.routing.routingFactsWithChanges(requests, read.since);
+      const view = read.applied(changes);
+      return facts.map((f) => ({ facts: f, view }));
+    },
+    { maxInFlight: 4, maxBatch: 64 },
+  );
+
+  const dispatcher = {
+    /**
+     * A new contact's facts (RoutingRepository.routingFacts) and a snapshot of the agents read with them,
+     * for routeNew; grouped with other new contacts under load.
+     */
+    readNew(
+      interactionId: string,
+      recentWindowMs: number,
+    ): Promise<{ facts: RoutingFacts | undefined; view: Promise<RoutingView> }> {
+      return readGrouped({ interactionId, recentWindowMs });
+    },
+
+    /**
+     * A new contact for an open queue, enqueued and offered in one step (grouped with those arriving at the
+     * same time: routeGroup). When the snapshot was stale (the agent filled up meanwhile), the contact is
+     * queued and dispatched as any waiting contact.
+     */
+    async routeNew(
+      facts: RoutingFacts,
+      queue: Queue,
+      decision: QueueDecision,
+      view: Promise<RoutingView> = agentSnapshots.view(),
+    ): Promise<DispatchOutcome> {
+      const outcome = await routeGrouped({ facts, queue, decision, view });
+      if (outcome instanceof Error) throw outcome;
+      return outcome;
+    },
+
     /**
      * One pass over the best `batchSize` waiting contacts (or only `interactionIds`, e.g. the contact just
      * enqueued): each is offered to the agent its queue's strategy picks among the agents who have not
@@ -246,14 +559,13 @@ export function createDispatcher(deps: DispatcherDeps) {
     async dispatch(options: { interactionIds?: readonly string[] } = {}): Promise<DispatchOutcome> {
       const rules = requireRules(deps.rules);
       const windowMs = rules.options.recentAgentWindowDays * 86_400_000;
-      const [waiting, agents, rotations] = await Promise.all([
+      const [waiting, { agents, rotations }] = await Promise.all([
         deps.routing.waitingContacts(batchSize, windowMs, options.interactionIds),
-        agentSnapshots.workingAgents(),
-        deps.routing.rotations(),
+        agentSnapshots.view(),
       ]);
       const outcome: DispatchOutcome = { offers: [], lostRaces: 0 };
       if (waiting.length === 0 || agents.length === 0) return outcome;
-      const candidates = agents.map((a) => toCandidate(a, rules));
+      const candidates = candidatesOf(agents, rules);
       let snapshot: RoutingSnapshot = { nowMs: now().getTime(), rotations };
 
       for (const waitingContact of waiting) {
@@ -350,6 +662,7 @@ export function createDispatcher(deps: DispatcherDeps) {
       return outcome;
     },
   };
+  return dispatcher;
 }
 
 export type Dispatcher = ReturnType<typeof createDispatcher>;

@@ -42,6 +42,23 @@ export function createOffersService(deps: {
     });
   }
 
+  /** Settles one offer as expired, without dispatching. */
+  async function expireOne(offerId: string): Promise<ExpireOutcome> {
+    const { missesBeforeAway } = requireRules(deps.rules).options;
+    const awayReason = `missed ${missesBeforeAway} offers in a row`;
+    const result = await deps.routing.settle({ outcome: 'expired', offerId, missesBeforeAway, awayReason });
+    if (result.status === 'not_found') return 'not-found';
+    if (result.status !== 'settled') return 'already-settled';
+    deps.events.publish('offer.expired', {
+      offerId,
+      interactionId: result.interactionId,
+      agentId: result.agentId,
+    });
+    publishStateChange(result, awayReason);
+    if (result.isSetAway) await deps.onSetAway?.(result.agentId, awayReason);
+    return 'expired';
+  }
+
   return {
     async accept(offerId: string, agentId: string): Promise<{ interactionId: string }> {
       const result = await deps.routing.settle({ outcome: 'accepted', offerId, agentId });
@@ -59,33 +76,28 @@ export function createOffersService(deps: {
     },
 
     /**
-     * Expires live offers whose timeout job never ran (a process died between the claim and queueing the
-     * job, or Redis lost it). Run by a repeating job; `graceMs` leaves the normal timeout job its turn.
+     * Expires every live offer due now (the expiry job's handler), then dispatches once for all of them.
+     * `graceMs`: only those due more than that long ago (the sweep, for offers whose job was lost).
      */
-    async expireOverdue(graceMs: number, limit = 100): Promise<number> {
+    async expireDue(graceMs = 0, limit = 500): Promise<number> {
       let expired = 0;
       for (const offerId of await deps.routing.overdueOfferIds(graceMs, limit)) {
-        if ((await this.expire(offerId)) === 'expired') expired += 1;
+        if ((await expireOne(offerId)) === 'expired') expired += 1;
       }
+      if (expired > 0) await deps.dispatcher.dispatch();
       return expired;
     },
 
-    /** The timeout job's handler. Retry-safe: an offer that is no longer live is left alone. */
+    /** Expires live offers whose timeout job never ran (the sweep; see expireDue). */
+    async expireOverdue(graceMs: number, limit = 100): Promise<number> {
+      return this.expireDue(graceMs, limit);
+    },
+
+    /** One offer's timeout (jobs queued by earlier versions). Retry-safe: an offer no longer live is left alone. */
     async expire(offerId: string): Promise<ExpireOutcome> {
-      const { missesBeforeAway } = requireRules(deps.rules).options;
-      const awayReason = `missed ${missesBeforeAway} offers in a row`;
-      const result = await deps.routing.settle({ outcome: 'expired', offerId, missesBeforeAway, awayReason });
-      if (result.status === 'not_found') return 'not-found';
-      if (result.status !== 'settled') return 'already-settled';
-      deps.events.publish('offer.expired', {
-        offerId,
-        interactionId: result.interactionId,
-        agentId: result.agentId,
-      });
-      publishStateChange(result, awayReason);
-      if (result.isSetAway) await deps.onSetAway?.(result.agentId, awayReason);
-      await deps.dispatcher.dispatch();
-      return 'expired';
+      const outcome = await expireOne(offerId);
+      if (outcome === 'expired') await deps.dispatcher.dispatch();
+      return outcome;
     },
   };
 }

@@ -26,7 +26,7 @@ import {
 } from './dispatch.service.js';
 import type { EscalationService } from './escalation.service.js';
 import type { OffersService } from './offers.service.js';
-import type { QueueingService } from './queueing.service.js';
+import { decideQueue, type QueueingService } from './queueing.service.js';
 import { exclusiveChannels, ineligibilityOf } from './strategies/index.js';
 
 export interface ActingAgent {
@@ -48,8 +48,10 @@ export function createRoutingService(deps: {
   events: DomainEvents;
   jobs: JobQueue;
   log: { error: (obj: object, msg: string) => void };
+  now?: () => Date;
 }) {
   const { control, events } = deps;
+  const now = deps.now ?? (() => new Date());
 
   /** After an agent's load went down: start the wrap-up timer, or offer them more work. */
   async function afterRelease(agent: AgentAfter | null) {
@@ -90,7 +92,23 @@ export function createRoutingService(deps: {
   const service = {
     /** Enqueues a new interaction by the rules and offers it if someone can take it. Retry-safe. */
     async route(interactionId: string): Promise<void> {
-      const outcome = await deps.queueing.enqueue(interactionId);
+      const rules = requireRules(deps.rules);
+      // The agents' snapshot is read with the facts: one round trip instead of two.
+      const { facts, view } = await deps.dispatcher.readNew(
+        interactionId,
+        rules.options.recentAgentWindowDays * 86_400_000,
+      );
+      view.catch(() => undefined); // Awaited below only on the common path.
+      if (!facts) throw new AppError('INTERACTION_NOT_FOUND');
+      if (facts.status !== 'new') return;
+      const decision = decideQueue(facts, rules, now());
+      const queue = rules.queues.get(decision.queue);
+      // The common case, an open queue: enqueued and offered in one step.
+      if (queue && decision.afterHours === null && decision.event.isQueueOpen) {
+        await deps.dispatcher.routeNew(facts, queue, decision, view);
+        return;
+      }
+      const outcome = await deps.queueing.enqueueAs(facts, decision);
       if (!outcome.isQueued) return;
       const afterHours = outcome.afterHours;
       if (afterHours?.action === 'close-with-message') {

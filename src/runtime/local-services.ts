@@ -235,6 +235,10 @@ export async function startLocalServices(options: LocalServicesOptions): Promise
     'max_connections=300',
     '-c',
     'shared_buffers=256MB',
+    // For profiling (benchmarks): per-statement timings in pg_stat_statements.
+    ...(process.env.SWITCHBOARD_PG_STATS === '1'
+      ? ['-c', 'shared_preload_libraries=pg_stat_statements', '-c', 'pg_stat_statements.track=all']
+      : []),
     ...(!(options.isDurable ?? !options.isEphemeral)
       ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off']
       : []),

@@ -56,6 +56,9 @@ describe('coalesceReads', () => {
   });
 });
 
+/** A row as stored: any state, not only the working ones agentPresence returns. */
+type AnyState<T> = Omit<T, 'state'> & { state: string };
+
 describe('createAgentSnapshots', () => {
   const presence = (agentId: string, load = 0): AgentPresence => ({
     agentId,
@@ -70,13 +73,23 @@ describe('createAgentSnapshots', () => {
     capacityOverrides: { chat: 4 },
   });
 
+  /**
+   * A repository whose agentChanges behaves as the SQL one: rows carry the write's number, a read returns
+   * the rows written at or after the number it was given and the next number to give.
+   */
   function fixture() {
     const state = {
       nowMs: 0,
       profileReads: 0,
-      presence: [presence('a1', 1), presence('a2')],
+      changeReads: 0,
+      written: 0,
+      rows: new Map<string, { presence: AnyState<AgentPresence>; at: number }>(),
       profiles: [profile('a1', { billing: 2 }), profile('a2', { sales: 1 })],
     };
+    const write = (p: AnyState<AgentPresence>) =>
+      state.rows.set(p.agentId, { presence: p, at: ++state.written });
+    write(presence('a1', 1));
+    write(presence('a2'));
     const snapshots = createAgentSnapshots({
       routing: {
         agentProfiles: async () => {
@@ -84,26 +97,47 @@ describe('createAgentSnapshots', () => {
           return state.profiles.map((p) => ({ ...p }));
         },
         agentPresence: async (agentId?: string) =>
-          state.presence.filter((p) => agentId === undefined || p.agentId === agentId),
+          [...state.rows.values()]
+            .map((r) => r.presence as AgentPresence)
+            .filter((p) => agentId === undefined || p.agentId === agentId),
+        agentChanges: async (since?: string) => {
+          state.changeReads += 1;
+          const from = Number(since ?? 0);
+          const changed = [...state.rows.values()].filter((r) => r.at >= from).map((r) => r.presence);
+          return {
+            since: String(state.written + 1),
+            agents: changed.map(({ agentId, state, idleSinceMs }) => ({ agentId, state, idleSinceMs })),
+            loads: changed.flatMap((p) =>
+              (['chat', 'email'] as const).map((channel) => ({
+                agentId: p.agentId,
+                channel,
+                load: p.loads[channel] ?? 0,
+              })),
+            ),
+            rotations: { q1: { lastAgentId: 'a1' } },
+          };
+        },
       },
       profileTtlMs: 1000,
       now: () => state.nowMs,
     });
-    return { state, snapshots };
+    return { state, write, snapshots };
   }
 
-  it('joins fresh loads with the kept profiles, leaving out disabled agents', async () => {
-    const { state, snapshots } = fixture();
+  it('joins working agents and their loads with the kept profiles, leaving out disabled agents', async () => {
+    const { state, write, snapshots } = fixture();
     state.profiles.push(profile('a3', {}, true));
-    state.presence.push(presence('a3'));
-    expect(await snapshots.workingAgents()).toEqual([
+    write(presence('a3'));
+    const view = await snapshots.view();
+    expect(view.rotations).toEqual({ q1: { lastAgentId: 'a1' } });
+    expect(view.agents).toEqual([
       {
         agentId: 'a1',
         state: 'available',
         idleSinceMs: 1000,
         skills: { billing: 2 },
         capacityOverrides: { chat: 4 },
-        loads: { chat: 1 },
+        loads: { chat: 1, email: 0 },
       },
       {
         agentId: 'a2',
@@ -111,19 +145,39 @@ describe('createAgentSnapshots', () => {
         idleSinceMs: 1000,
         skills: { sales: 1 },
         capacityOverrides: { chat: 4 },
-        loads: {},
+        loads: { chat: 0, email: 0 },
       },
     ]);
-    state.presence[0] = presence('a1', 3);
+    write(presence('a1', 3));
     expect((await snapshots.workingAgents('a1')).map((a) => a.loads)).toEqual([{ chat: 3 }]);
     expect(state.profileReads).toBe(1);
   });
 
+  it('applies only what changed since its last read, and serves the same objects while nothing did', async () => {
+    const { write, snapshots } = fixture();
+    const first = await snapshots.view();
+    const again = await snapshots.view();
+    expect(again.agents).toBe(first.agents);
+
+    write({ ...presence('a2', 2), state: 'on_contact' });
+    const second = await snapshots.view();
+    expect(second.agents).not.toBe(first.agents);
+    // a1 did not change: the very same object (candidates built from it are kept by the dispatcher).
+    expect(second.agents[0]).toBe(first.agents[0]);
+    expect(second.agents[1]).toMatchObject({ agentId: 'a2', state: 'on_contact', loads: { chat: 2 } });
+    // The view handed out before keeps what it had.
+    expect(first.agents[1]?.loads).toEqual({ chat: 0, email: 0 });
+
+    // An agent who went away is a change too: they leave the working agents.
+    write({ ...presence('a1'), state: 'away' });
+    expect((await snapshots.view()).agents.map((a) => a.agentId)).toEqual(['a2']);
+  });
+
   it('reads profiles again at once for an agent it does not know, and in the background once stale', async () => {
-    const { state, snapshots } = fixture();
-    await snapshots.workingAgents();
+    const { state, write, snapshots } = fixture();
+    await snapshots.view();
     state.profiles.push(profile('a4', { vip: 1 }));
-    state.presence.push(presence('a4'));
+    write(presence('a4'));
     const withNewcomer = await snapshots.workingAgents();
     expect(withNewcomer.find((a) => a.agentId === 'a4')?.skills).toEqual({ vip: 1 });
     expect(state.profileReads).toBe(2);
@@ -133,9 +187,9 @@ describe('createAgentSnapshots', () => {
     state.nowMs = 500;
     expect((await snapshots.workingAgents('a1'))[0]?.skills).toEqual({ billing: 2 });
     state.nowMs = 1500;
-    expect((await snapshots.workingAgents('a1'))[0]?.skills).toEqual({ billing: 2 });
+    expect((await snapshots.workingAgents())[0]?.skills).toEqual({ billing: 2 });
     await flush();
-    expect((await snapshots.workingAgents('a1'))[0]?.skills).toEqual({ billing: 5 });
+    expect((await snapshots.workingAgents())[0]?.skills).toEqual({ billing: 5 });
     expect(state.profileReads).toBe(3);
   });
 });

@@ -1,5 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type pg from 'pg';
+import { groupCalls, type GroupOptions } from '../group-calls.js';
 import type { Channel, IngestResult } from '../../interactions/inbound-contact.js';
 import type { Database, InteractionEventRow, InteractionRow } from '../tables.js';
 
@@ -112,85 +113,22 @@ function toIngestResult(r: Record<string, unknown>): IngestResult {
   };
 }
 
-interface Waiting {
-  record: IngestRecord;
-  resolve: (result: IngestResult) => void;
-  reject: (error: unknown) => void;
-}
-
-/*
- * Group commit for ingest. Contacts that arrive while fewer than `maxInFlight` calls are running go to
- * Postgres together in one call (one round trip, one commit); beyond that they wait, and the contacts that
- * queued up while a call was in flight go together in the next. Sending waits for the end of the current
- * turn of the event loop (setImmediate): callers woken by one finished call each send their next contact
- * within that turn, and these go as one batch instead of one call each. An idle system adds no delay but
- * that turn; a busy one amortizes the round trip, the commit and each statement's fixed cost in Postgres,
- * which cost more than the ingest itself. A batch that fails is retried contact by contact, so one bad
- * contact cannot fail the others.
- */
-export function createIngestBatcher(pool: pg.Pool, options: { maxInFlight: number; maxBatch: number }) {
-  const waiting: Waiting[] = [];
-  let inFlight = 0;
-  let isPumpScheduled = false;
-
-  const call = async (records: IngestRecord[]): Promise<Record<string, unknown>[]> => {
+/** Ingest as a group call (../group-calls.ts): contacts arriving together go in one call and one commit. */
+export function createIngestBatcher(pool: pg.Pool, options: GroupOptions) {
+  return groupCalls(async (records: IngestRecord[]): Promise<IngestResult[]> => {
     const { rows } = await pool.query<{ results: Record<string, unknown>[] }>({
       name: 'switchboard_ingest_batch',
       text: ingestBatch,
       values: [JSON.stringify(records)],
     });
-    return rows[0]!.results;
-  };
-
-  const settleEach = (batch: Waiting[]) =>
-    Promise.all(
-      batch.map((w) => call([w.record]).then((results) => w.resolve(toIngestResult(results[0]!)), w.reject)),
-    );
-
-  async function send(batch: Waiting[]): Promise<void> {
-    let results: Record<string, unknown>[];
-    try {
-      results = await call(batch.map((w) => w.record));
-    } catch (error) {
-      if (batch.length === 1) batch[0]!.reject(error);
-      else await settleEach(batch);
-      return;
-    }
-    batch.forEach((w, i) => w.resolve(toIngestResult(results[i]!)));
-  }
-
-  function pump(): void {
-    isPumpScheduled = false;
-    while (waiting.length > 0 && inFlight < options.maxInFlight) {
-      const batch = waiting.splice(0, options.maxBatch);
-      inFlight += 1;
-      void send(batch)
-        // Unreachable in practice (send settles every contact itself); never leave a caller hanging.
-        .catch((error: unknown) => batch.forEach((w) => w.reject(error)))
-        .finally(() => {
-          inFlight -= 1;
-          schedulePump();
-        });
-    }
-  }
-
-  function schedulePump(): void {
-    if (isPumpScheduled || waiting.length === 0) return;
-    isPumpScheduled = true;
-    setImmediate(pump);
-  }
-
-  return (record: IngestRecord): Promise<IngestResult> =>
-    new Promise<IngestResult>((resolve, reject) => {
-      waiting.push({ record, resolve, reject });
-      schedulePump();
-    });
+    return rows[0]!.results.map(toIngestResult);
+  }, options);
 }
 
 export function createInteractionsRepository(
   db: Kysely<Database>,
   pool: pg.Pool,
-  batching: { maxInFlight: number; maxBatch: number } = { maxInFlight: 2, maxBatch: 32 },
+  batching: GroupOptions = { maxInFlight: 2, maxBatch: 32 },
 ) {
   const ingest = createIngestBatcher(pool, batching);
   return {

@@ -35,6 +35,10 @@ export interface RoutingFacts {
   hints: Record<string, unknown>;
   customerTier: string | null;
   accountId: string | null;
+  customerId: string;
+  accountOwnerId: string | null;
+  /** Agents who served the customer within the window asked for, newest first. */
+  recentAgents: { agentId: string; servedAtMs: number }[];
 }
 
 export interface WaitingContact {
@@ -76,6 +80,16 @@ export interface AgentProfile {
 /** What changes with every offer and state change: read fresh for every dispatch. */
 export type AgentPresence = Pick<AgentSnapshot, 'agentId' | 'state' | 'idleSinceMs' | 'loads'>;
 
+/** What was written to agents' states and loads since a previous read, and the round-robin cursors. */
+export interface AgentChanges {
+  /** Pass back as `since` to the next read. */
+  since: string;
+  /** Any state: an agent who left work is a change too. */
+  agents: { agentId: string; state: string; idleSinceMs: number }[];
+  loads: { agentId: string; channel: Channel; load: number }[];
+  rotations: Record<string, { lastAgentId: string | null }>;
+}
+
 export interface ClaimRequest {
   agentId: string;
   interactionId: string;
@@ -90,6 +104,26 @@ export interface ClaimRequest {
   rotationQueue: string | null;
   eventPayload: Omit<InteractionEventPayloads['offer.created'], 'offerId' | 'expiresAt'>;
 }
+
+/** A new contact's enqueue, with the claim for the agent the caller's snapshot picked (or none). */
+export interface RouteContactRequest {
+  interactionId: string;
+  channel: Channel;
+  queue: string;
+  priority: number;
+  queuedEvent: InteractionEventPayloads['routing.queued'];
+  /** The claim for the agent picked (its interactionId, channel and queue are the request's), or none. */
+  claim: ClaimRequest | null;
+}
+
+export type RouteContactResult =
+  /** Not 'new' any more (routed by another process, or closed): nothing changed. */
+  | { status: 'not_new'; current: string | null }
+  /** Queued; `agent`: the picked agent could not take it, as they are now (null when none was picked). */
+  | { status: 'queued'; agent: { state: string; loads: Partial<Record<Channel, number>> } | null }
+  | Extract<ClaimResult, { status: 'claimed' }>
+  /** This contact's part failed (and was rolled back); the others in its group went ahead. */
+  | { status: 'failed'; error: string };
 
 export type ClaimResult =
   | { status: 'claimed'; offerId: string; offeredAt: string; expiresAt: string; loadAfter: number }
@@ -173,34 +207,162 @@ function toOffer(row: OfferRow): Offer {
 const claimStatement = 'select switchboard_claim_offer($1::jsonb) as result';
 const settleStatement = 'select switchboard_settle_offer($1::jsonb) as result';
 
+/** The agent-change columns of a select; `since` is the placeholder of the xid8 to read from. */
+function agentChangesColumns(since: string): string {
+  return `pg_snapshot_xmin(pg_current_snapshot())::text as since,
+    (select string_agg(s.agent_id::text || ' ' || s.state || ' '
+        || (date_part('epoch', s.idle_since) * 1000000)::int8, ',')
+      from agent_states s where s.changed_xid >= ${since}::xid8) as agents,
+    (select string_agg(l.agent_id::text || ' ' || l.channel || ' ' || l.load, ',')
+      from agent_loads l where l.changed_xid >= ${since}::xid8) as loads,
+    (select string_agg(r.queue || ' ' || coalesce(r.last_agent_id::text, '-'), ',')
+      from routing_rotations r) as rotations`;
+}
+
+interface AgentChangesRow {
+  since: string;
+  agents: string | null;
+  loads: string | null;
+  rotations: string | null;
+}
+
+function toAgentChanges(row: AgentChangesRow): AgentChanges {
+  const agents: AgentChanges['agents'] = [];
+  for (const entry of row.agents?.split(',') ?? []) {
+    const [agentId, state, idleUs] = entry.split(' ') as [string, string, string];
+    agents.push({ agentId, state, idleSinceMs: Number(idleUs) / 1000 });
+  }
+  const loads: AgentChanges['loads'] = [];
+  for (const entry of row.loads?.split(',') ?? []) {
+    const [agentId, channel, load] = entry.split(' ') as [string, Channel, string];
+    loads.push({ agentId, channel, load: Number(load) });
+  }
+  const rotations: AgentChanges['rotations'] = {};
+  for (const entry of row.rotations?.split(',') ?? []) {
+    // Queue names are rule-file names (no spaces or commas): the agent id is after the last space.
+    const at = entry.lastIndexOf(' ');
+    const agentId = entry.slice(at + 1);
+    rotations[entry.slice(0, at)] = { lastAgentId: agentId === '-' ? null : agentId };
+  }
+  return { since: row.since, agents, loads, rotations };
+}
+
 export function createRoutingRepository(db: Kysely<Database>, pool: pg.Pool) {
-  return {
-    async routingFacts(interactionId: string): Promise<RoutingFacts | undefined> {
-      const row = await db
-        .selectFrom('interactions as i')
-        .innerJoin('customers as c', 'c.id', 'i.customer_id')
-        .leftJoin('accounts as a', 'a.id', 'c.account_id')
-        .select(['i.id', 'i.channel', 'i.status', 'i.subject', 'a.tier', 'a.id as account_id'])
-        .select(
-          sql<Record<string, unknown> | null>`(select e.payload from interaction_events e
-            where e.interaction_id = i.id and e.type = 'message.received'
-            order by e.occurred_at, e.id limit 1)`.as('first_message'),
-        )
-        .where('i.id', '=', interactionId)
-        .executeTakeFirst();
+  /** The facts of `requests`, and when `since` is given, the agent changes since then: one statement. */
+  async function factsOf(
+    requests: readonly { interactionId: string; recentWindowMs: number }[],
+    since: string | null,
+  ): Promise<{ facts: (RoutingFacts | undefined)[]; changes: AgentChanges | null }> {
+    const { rows } = await pool.query<{
+      id: string | null;
+      channel: string;
+      status: string;
+      subject: string | null;
+      customer_id: string;
+      tier: string | null;
+      account_id: string | null;
+      owner_agent_id: string | null;
+      text: unknown;
+      hints: unknown;
+      recent: { agentId: string; servedAtMs: number }[];
+      since: string | null;
+      agents: string | null;
+      loads: string | null;
+      rotations: string | null;
+    }>({
+      name: since === null ? 'routing_facts' : 'routing_facts_and_changes',
+      text: `
+      with facts as (
+        select i.id, i.channel, i.status, i.subject, i.customer_id, a.tier, a.id as account_id,
+          a.owner_agent_id, m.payload->'text' as text, m.payload->'hints' as hints,
+          coalesce((select json_agg(json_build_object('agentId', r.assignee_id, 'servedAtMs', r.served_ms)
+              order by r.served_ms desc)
+            from (select p.assignee_id, date_part('epoch', max(p.assigned_at)) * 1000 as served_ms
+              from interactions p
+              where p.customer_id = i.customer_id and p.assignee_id is not null and p.id <> i.id
+                and p.assigned_at > now() - make_interval(secs => q.window_s)
+              group by p.assignee_id) r), '[]') as recent
+        from unnest($1::uuid[], $2::float8[]) q(id, window_s)
+        join interactions i on i.id = q.id
+        join customers c on c.id = i.customer_id
+        left join accounts a on a.id = c.account_id
+        left join lateral (select e.payload from interaction_events e
+          where e.interaction_id = i.id and e.type = 'message.received'
+          order by e.occurred_at, e.id limit 1) m on true
+      )
+      select facts.*, null::text as since, null::text as agents, null::text as loads, null::text as rotations
+        from facts
+      ${
+        since === null
+          ? ''
+          : `union all
+      select null, null, null, null, null, null, null, null, null, null, null,
+        ${agentChangesColumns('$3')}`
+      }`,
+      values:
+        since === null
+          ? [requests.map((r) => r.interactionId), requests.map((r) => r.recentWindowMs / 1000)]
+          : [requests.map((r) => r.interactionId), requests.map((r) => r.recentWindowMs / 1000), since],
+    });
+    const byId = new Map<string, (typeof rows)[number]>();
+    let changes: AgentChanges | null = null;
+    for (const row of rows) {
+      if (row.id === null) changes = toAgentChanges(row as AgentChangesRow);
+      else byId.set(row.id, row);
+    }
+    const facts = requests.map(({ interactionId }): RoutingFacts | undefined => {
+      const row = byId.get(interactionId);
       if (!row) return undefined;
-      const message = row.first_message ?? {};
-      const hints = message.hints;
       return {
-        interactionId: row.id,
+        interactionId,
         channel: row.channel as Channel,
         status: row.status,
         subject: row.subject,
-        text: typeof message.text === 'string' ? message.text : null,
-        hints: typeof hints === 'object' && hints !== null ? (hints as Record<string, unknown>) : {},
+        text: typeof row.text === 'string' ? row.text : null,
+        hints:
+          typeof row.hints === 'object' && row.hints !== null ? (row.hints as Record<string, unknown>) : {},
         customerTier: row.tier,
         accountId: row.account_id,
+        customerId: row.customer_id,
+        accountOwnerId: row.owner_agent_id,
+        recentAgents: row.recent,
       };
+    });
+    return { facts, changes };
+  }
+
+  return {
+    /**
+     * What the rules match on, and what the strategies need of a new contact (owner, agents who served the
+     * customer within `recentWindowMs`).
+     */
+    async routingFacts(interactionId: string, recentWindowMs = 0): Promise<RoutingFacts | undefined> {
+      return (await factsOf([{ interactionId, recentWindowMs }], null)).facts[0];
+    },
+
+    /**
+     * The facts of several new contacts, and the agent changes since `since` (see agentChanges), read in
+     * one statement: routing reads both for every new contact.
+     */
+    async routingFactsWithChanges(
+      requests: readonly { interactionId: string; recentWindowMs: number }[],
+      since: string | undefined,
+    ): Promise<{ facts: (RoutingFacts | undefined)[]; changes: AgentChanges }> {
+      const { facts, changes } = await factsOf(requests, since ?? '0');
+      return { facts, changes: changes! };
+    },
+
+    /**
+     * New interactions enqueued and, where `claim` names an agent, offered to them, in order, in one
+     * transaction (switchboard_route_contacts: migrations/2026-11-24_faster_routing.ts). One result each.
+     */
+    async routeContacts(requests: readonly RouteContactRequest[]): Promise<RouteContactResult[]> {
+      const { rows } = await pool.query<{ results: RouteContactResult[] }>({
+        name: 'switchboard_route_contacts',
+        text: 'select switchboard_route_contacts($1::jsonb) as results',
+        values: [JSON.stringify(requests)],
+      });
+      return rows[0]!.results;
     },
 
     /**
@@ -460,6 +622,20 @@ export function createRoutingRepository(db: Kysely<Database>, pool: pg.Pool) {
         if (agent) agent.loads[channel] = Number(load);
       }
       return [...agents.values()];
+    },
+
+    /**
+     * Agents' state rows and load rows written since the read that returned `since` (all of them without
+     * it), and every round-robin cursor, in one statement. `since` is that statement's snapshot xmin: rows
+     * written by transactions still running then are read again (migrations/2026-11-24_faster_routing.ts).
+     */
+    async agentChanges(since?: string): Promise<AgentChanges> {
+      const { rows } = await pool.query<AgentChangesRow>({
+        name: 'routing_agent_changes',
+        text: `select ${agentChangesColumns('$1')}`,
+        values: [since ?? '0'],
+      });
+      return toAgentChanges(rows[0]!);
     },
 
     /** An agent's open work (assigned, not closed), oldest first, with the customer's name. */
