@@ -3,6 +3,7 @@ import * as createCoreTables from './2026-11-22_create_core_tables.js';
 import * as createRoutingTables from './2026-11-22_create_routing_tables.js';
 import * as fasterIngest from './2026-11-23_faster_ingest.js';
 import * as routingControl from './2026-11-23_routing_control.js';
+import * as cannedReplies from './2026-11-24_canned_replies.js';
 import * as fasterRouting from './2026-11-24_faster_routing.js';
 
 /*
@@ -15,5 +16,6 @@ export const migrations: Record<string, Migration> = {
   '2026-11-22_create_routing_tables': createRoutingTables,
   '2026-11-23_faster_ingest': fasterIngest,
   '2026-11-23_routing_control': routingControl,
+  '2026-11-24_canned_replies': cannedReplies,
   '2026-11-24_faster_routing': fasterRouting,
 };

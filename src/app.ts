@@ -9,8 +9,10 @@ import { createAgentStateService } from './agents/agent-state.service.js';
 import { createAgentsService } from './agents/agents.service.js';
 import { createAuthService } from './agents/auth.service.js';
 import { createSessionStore } from './agents/session.store.js';
+import { createCannedRepliesService } from './answers/canned-replies.service.js';
 import { agentsRoutes } from './api/agents.routes.js';
 import { auditRoutes } from './api/audit.routes.js';
+import { cannedRepliesRoutes } from './api/canned-replies.routes.js';
 import { consoleRoutes } from './api/console.routes.js';
 import { authRoutes } from './api/auth.routes.js';
 import { registerAuthGuard } from './api/auth.guard.js';
@@ -25,6 +27,7 @@ import { openDatabase, type DatabaseHandle } from './db/database.js';
 import { createAgentStatesRepository } from './db/repositories/agent-states.repository.js';
 import { createAgentsRepository } from './db/repositories/agents.repository.js';
 import { createAuditRepository } from './db/repositories/audit.repository.js';
+import { createCannedRepliesRepository } from './db/repositories/canned-replies.repository.js';
 import { createCustomersRepository } from './db/repositories/customers.repository.js';
 import { createDuplicatesRepository } from './db/repositories/duplicates.repository.js';
 import { createInteractionsRepository } from './db/repositories/interactions.repository.js';
@@ -193,6 +196,14 @@ export async function buildApp(options: AppOptions) {
     watch: config.watchRoutingRules,
   });
   const routing = { rules, rulesSync, dispatcher, queueing, offers, escalation, ...routingService };
+  // Standard answers: the library agents reply from, and the answers web chat offers visitors (a visitor's
+  // "that answered me" ends the contact through routing).
+  const cannedReplies = createCannedRepliesService({
+    replies: createCannedRepliesRepository(db, repositories.audit),
+    interactions: repositories.interactions,
+    customers: repositories.customers,
+    endContact: (interactionId, options) => routing.endContact(interactionId, options),
+  });
   const agentStates = createAgentStateService({
     agentStates: repositories.agentStates,
     events,
@@ -353,6 +364,7 @@ export async function buildApp(options: AppOptions) {
     rulesSync,
   });
   auditRoutes(app, { audit: repositories.audit });
+  cannedRepliesRoutes(app, { cannedReplies });
   // The agent console's built files at `/` (web-console/).
   await consoleRoutes(app);
   // 4. Realtime: socket.io on the same server, spanning processes through Redis (namespace /agent).
@@ -386,6 +398,7 @@ export async function buildApp(options: AppOptions) {
     agentNameOf: async (agentId) => (await repositories.agents.findById(agentId))?.displayName ?? null,
     outboundRegistry,
     events,
+    answers: cannedReplies,
   });
 
   const services = {
@@ -399,6 +412,7 @@ export async function buildApp(options: AppOptions) {
     presence,
     routing,
     auth,
+    cannedReplies,
     duplicateDetector,
     events,
     jobs,

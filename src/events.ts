@@ -96,6 +96,18 @@ export interface InteractionEventPayloads {
   };
   /** Logged on an interaction when something about it changed an agent's state (missed offers). */
   'agent.stateChanged': { agentId: string; from: string; to: string; reason: string | null };
+  /**
+   * Standard answers matching a web chat visitor's first message were offered to them while they wait:
+   * `text` is each reply exactly as the visitor was shown it; `matched` the keywords that matched.
+   */
+  'cannedReply.suggested': {
+    replies: { replyId: string; title: string; text: string }[];
+    matched: string[];
+  };
+  /** The visitor said the offered reply `replyId` answered their question (the contact is self-served). */
+  'cannedReply.accepted': { replyId: string; title: string; suggestedEventId: string };
+  /** The visitor said none of the offered replies answered them: they still want a person. */
+  'cannedReply.declined': { replyIds: string[]; suggestedEventId: string };
 }
 
 export type InteractionEventType = keyof InteractionEventPayloads;

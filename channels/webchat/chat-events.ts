@@ -49,6 +49,17 @@ export interface ChatSessionPush {
   isOpen: boolean;
   agentName: string | null;
   messages: ChatMessagePush[];
+  /** Standard answers offered and not answered yet, while nobody has taken the chat; else null. */
+  suggestions: ChatSuggestionsPush | null;
+}
+
+/**
+ * Standard answers matching the visitor's first message, offered while they wait for a person. `text` is
+ * plain text: render it as text. The visitor answers with `suggestions:answer`.
+ */
+export interface ChatSuggestionsPush {
+  interactionId: string;
+  suggestions: { id: string; title: string; text: string }[];
 }
 
 export interface ChatClosedPush {
@@ -64,6 +75,7 @@ export interface ChatServerToClientEvents {
   'agent:joined': (agent: { name: string }) => void;
   typing: (typing: { from: 'agent'; isTyping: boolean }) => void;
   'chat:closed': (closed: ChatClosedPush) => void;
+  'answers:suggested': (suggestions: ChatSuggestionsPush) => void;
 }
 
 // --- client -> server ---------------------------------------------------------------------------------------
@@ -97,6 +109,14 @@ export const chatRequestSchemas = {
     { clientId: ClientId, text: Text, name: Type.Optional(Name), email: Type.Optional(Email) },
     { additionalProperties: false },
   ),
+  /** The visitor's answer to offered standard answers: `replyId` answered them, null: they want a person. */
+  'suggestions:answer': Type.Object(
+    {
+      interactionId: Type.String({ format: 'uuid' }),
+      replyId: Type.Union([Type.String({ format: 'uuid' }), Type.Null()]),
+    },
+    { additionalProperties: false },
+  ),
 } satisfies Record<string, TSchema>;
 
 type Schemas = typeof chatRequestSchemas;
@@ -107,6 +127,8 @@ export interface ChatRequestResults {
   typing: Record<string, never>;
   'chat:close': { wasOpen: boolean };
   'message:leave': { interactionId: string };
+  /** `isRecorded` false: this conversation answered already (another tab). `isClosed`: self-served. */
+  'suggestions:answer': { isRecorded: boolean; isClosed: boolean };
 }
 
 export type ChatRequestName = keyof Schemas & keyof ChatRequestResults;
@@ -125,6 +147,7 @@ export const chatRequestValidators = {
   typing: Compile(chatRequestSchemas.typing),
   'chat:close': Compile(chatRequestSchemas['chat:close']),
   'message:leave': Compile(chatRequestSchemas['message:leave']),
+  'suggestions:answer': Compile(chatRequestSchemas['suggestions:answer']),
 };
 
 /** What the handshake established. */

@@ -8,8 +8,12 @@
  * externalId `webchat:<conversationId>:<clientId>`, threadKey `webchat:<conversationId>`), so a resend is
  * not ingested twice and messages join the open interaction. Agents' replies come back through the chat
  * ChannelSender registered here; typing, "agent joined" and "chat closed" come from domain events.
+ * A new interaction's first message is matched against the standard answers offered to visitors (src/answers):
+ * matches are pushed as `answers:suggested` while routing goes on, and the visitor's `suggestions:answer` is
+ * logged (one that helped ends the contact as self-served).
  */
 import type { FastifyBaseLogger } from 'fastify';
+import { pendingSuggestionsIn, type CannedRepliesService } from '../../src/answers/canned-replies.service.js';
 import type { Namespace, Server, Socket } from 'socket.io';
 import type { WebchatConfig } from '../../src/config.js';
 import { AppError, isAppError } from '../../src/errors.js';
@@ -70,6 +74,7 @@ export interface ChatNamespaceDeps {
   interactions: Pick<InteractionsService, 'detail'>;
   routing: Pick<RoutingService, 'endContact'>;
   agentNameOf: (agentId: string) => Promise<string | null>;
+  answers: Pick<CannedRepliesService, 'suggestForVisitor' | 'recordVisitorAnswer'>;
   events: DomainEvents;
   log: FastifyBaseLogger;
 }
@@ -127,6 +132,10 @@ export function registerChatNamespace(io: Server, deps: ChatNamespaceDeps) {
       throw new AppError('RATE_LIMITED', 'Too many messages; wait a few seconds.');
   }
 
+  /** Runs a push that needs a lookup first; a failure is logged, never unhandled. */
+  const push = (what: string, work: () => Promise<void>) =>
+    void work().catch((err: unknown) => log.warn({ err, what }, 'chat push failed'));
+
   const requests: { [E in ChatRequestName]: RequestHandler<E> } = {
     async 'chat:start'(socket, { name, email, fields }) {
       const { conversationId, locale } = socket.data;
@@ -166,6 +175,17 @@ export function registerChatNamespace(io: Server, deps: ChatNamespaceDeps) {
           agentName: null,
           at: new Date().toISOString(),
         });
+      // A new contact's first message: standard answers that may answer it, offered after the ack and
+      // beside routing (which started on ingest and does not wait for the visitor).
+      if (result.isNewInteraction && !result.isDuplicate)
+        push('answers:suggested', async () => {
+          const suggestions = await deps.answers.suggestForVisitor(result.interactionId, text, 'chat');
+          if (suggestions.length > 0)
+            toConversation(conversationId).emit('answers:suggested', {
+              interactionId: result.interactionId,
+              suggestions,
+            });
+        });
       return { id: result.eventId, interactionId: result.interactionId, isDuplicate: result.isDuplicate };
     },
 
@@ -189,6 +209,14 @@ export function registerChatNamespace(io: Server, deps: ChatNamespaceDeps) {
         if (isAppError(error) && error.code === 'INTERACTION_CLOSED') return { wasOpen: false };
         throw error;
       }
+    },
+
+    async 'suggestions:answer'(socket, { interactionId, replyId }) {
+      // Only the conversation's own (latest) interaction: a visitor cannot answer for another's.
+      const state = await deps.store.find(socket.data.conversationId);
+      if (state.interactionId !== interactionId)
+        throw new AppError('CANNED_REPLY_NOT_SUGGESTED', 'No standard answers are waiting on this chat.');
+      return deps.answers.recordVisitorAnswer(interactionId, replyId);
     },
 
     async 'message:leave'(socket, { clientId, text, name, email }) {
@@ -249,7 +277,15 @@ export function registerChatNamespace(io: Server, deps: ChatNamespaceDeps) {
     const token = (await deps.tokens).issue(data.widgetId, data.conversationId);
     const base = { token, conversationId: data.conversationId };
     const { interactionId } = await deps.store.find(data.conversationId);
-    if (!interactionId) return { ...base, interactionId: null, isOpen: false, agentName: null, messages: [] };
+    if (!interactionId)
+      return {
+        ...base,
+        interactionId: null,
+        isOpen: false,
+        agentName: null,
+        messages: [],
+        suggestions: null,
+      };
     const { interaction, events } = await deps.interactions.detail(interactionId);
     const messages: ChatMessagePush[] = [];
     for (const event of events) {
@@ -270,12 +306,14 @@ export function registerChatNamespace(io: Server, deps: ChatNamespaceDeps) {
       });
     }
     const isOpen = interaction.status !== 'closed';
+    const pending = isOpen && !interaction.assigneeId ? pendingSuggestionsIn(events) : null;
     return {
       ...base,
       interactionId,
       isOpen,
       agentName: isOpen && interaction.assigneeId ? await deps.agentNameOf(interaction.assigneeId) : null,
       messages,
+      suggestions: pending && { interactionId, suggestions: pending.suggestions },
     };
   }
 
@@ -326,10 +364,6 @@ export function registerChatNamespace(io: Server, deps: ChatNamespaceDeps) {
       },
     );
   });
-
-  /** Runs a push that needs a lookup first; a failure is logged, never unhandled. */
-  const push = (what: string, work: () => Promise<void>) =>
-    void work().catch((err: unknown) => log.warn({ err, what }, 'chat push failed'));
 
   const unsubscribe = [
     deps.events.subscribe('offer.accepted', ({ interactionId, agentId }) =>

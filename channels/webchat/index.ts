@@ -6,6 +6,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { Server } from 'socket.io';
+import type { CannedRepliesService } from '../../src/answers/canned-replies.service.js';
 import type { Config } from '../../src/config.js';
 import type { AgentSnapshot } from '../../src/db/repositories/routing.repository.js';
 import type { DomainEvents } from '../../src/events.js';
@@ -36,6 +37,7 @@ export function attachWebchat(
     agentNameOf: (agentId: string) => Promise<string | null>;
     outboundRegistry: OutboundRegistry;
     events: DomainEvents;
+    answers: Pick<CannedRepliesService, 'suggestForVisitor' | 'recordVisitorAnswer'>;
   },
 ): void {
   const { config } = deps;
@@ -53,6 +55,7 @@ export function attachWebchat(
     interactions: deps.interactions,
     routing: deps.routing,
     agentNameOf: deps.agentNameOf,
+    answers: deps.answers,
     events: deps.events,
     log: app.log,
   });

@@ -186,6 +186,23 @@ export interface RoutingRotationsTable {
   updated_at: UpdatedAt;
 }
 
+/** Standard answers (migrations/2026-11-24_canned_replies.ts). */
+export interface CannedRepliesTable {
+  id: Generated<string>;
+  title: string;
+  body: string;
+  shortcut: string | null;
+  keywords: Generated<string[]>;
+  channels: Generated<string[]>;
+  is_visitor_suggestible: Generated<boolean>;
+  created_by: string | null;
+  updated_by: string | null;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+  /** Generated: title, shortcut, keywords and body, lower-cased. */
+  search_text: ColumnType<string, never, never>;
+}
+
 export interface Database {
   agents: AgentsTable;
   agent_skills: AgentSkillsTable;
@@ -204,6 +221,7 @@ export interface Database {
   agent_loads: AgentLoadsTable;
   offers: OffersTable;
   routing_rotations: RoutingRotationsTable;
+  canned_replies: CannedRepliesTable;
 }
 
 export type AgentRow = Selectable<AgentsTable>;
@@ -212,4 +230,5 @@ export type IdentityRow = Selectable<IdentitiesTable>;
 export type InteractionRow = Selectable<InteractionsTable>;
 export type OfferRow = Selectable<OffersTable>;
 export type InteractionEventRow = Selectable<InteractionEventsTable>;
+export type CannedReplyRow = Selectable<CannedRepliesTable>;
 export type NewAuditEntry = Insertable<AuditLogTable>;

@@ -131,6 +131,15 @@ async function assignedTo(agentId: string | undefined): Promise<string> {
   return interactionId;
 }
 
+/** A new standard answer, written straight through the service (as the admin). */
+async function cannedReply(): Promise<{ id: string }> {
+  const admin = await ctx.services.agents.get(adminId);
+  return ctx.services.cannedReplies.create(
+    { title: `Roles ${randomUUID()}`, body: 'Hi {{customer.name}}' },
+    admin,
+  );
+}
+
 const callerId = (caller: Caller) => (caller === 'anonymous' ? undefined : agentIds[caller]);
 const interactionStatus = async (id: string) =>
   (await ctx.services.repositories.interactions.findById(id))?.status;
@@ -145,7 +154,7 @@ interface Call {
 }
 
 interface RouteRow {
-  method: 'GET' | 'POST' | 'PATCH';
+  method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
   /** As registered, with :params. */
   path: string;
   access: 'public' | readonly Role[];
@@ -491,6 +500,76 @@ const table: RouteRow[] = [
     access: admins,
     success: 200,
     call: async () => ({ url: '/api/routing/rules/reload' }),
+  },
+  {
+    method: 'GET',
+    path: '/api/canned-replies',
+    access: anyAgent,
+    success: 200,
+    call: async () => ({ url: '/api/canned-replies?q=roles' }),
+  },
+  {
+    method: 'GET',
+    path: '/api/canned-replies/:id',
+    access: anyAgent,
+    success: 200,
+    call: async () => ({ url: `/api/canned-replies/${(await cannedReply()).id}` }),
+  },
+  {
+    method: 'POST',
+    path: '/api/canned-replies',
+    access: supervisors,
+    success: 201,
+    call: async () => {
+      const title = `Roles ${randomUUID()}`;
+      return {
+        url: '/api/canned-replies',
+        payload: { title, body: 'Hello {{customer.name}}' },
+        hasEffect: async () =>
+          (await ctx.services.cannedReplies.search({ q: title })).some((r) => r.title === title),
+      };
+    },
+  },
+  {
+    method: 'PATCH',
+    path: '/api/canned-replies/:id',
+    access: supervisors,
+    success: 200,
+    call: async () => {
+      const { id } = await cannedReply();
+      const title = `Renamed ${randomUUID()}`;
+      return {
+        url: `/api/canned-replies/${id}`,
+        payload: { title },
+        hasEffect: async () => (await ctx.services.cannedReplies.get(id)).title === title,
+      };
+    },
+  },
+  {
+    method: 'DELETE',
+    path: '/api/canned-replies/:id',
+    access: supervisors,
+    success: 204,
+    call: async () => {
+      const { id } = await cannedReply();
+      return {
+        url: `/api/canned-replies/${id}`,
+        hasEffect: () =>
+          ctx.services.cannedReplies.get(id).then(
+            () => false,
+            () => true,
+          ),
+      };
+    },
+  },
+  {
+    method: 'GET',
+    path: '/api/interactions/:id/canned-replies/:replyId/render',
+    access: anyAgent,
+    success: 200,
+    call: async () => ({
+      url: `/api/interactions/${interactionId}/canned-replies/${(await cannedReply()).id}/render`,
+    }),
   },
   {
     method: 'GET',

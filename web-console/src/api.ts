@@ -84,6 +84,33 @@ export interface Queue {
   name: string;
 }
 
+export type ChannelName = 'voice' | 'email' | 'chat' | 'fax';
+
+/** A standard answer (canned reply), placeholders as written. */
+export interface CannedReply {
+  id: string;
+  title: string;
+  body: string;
+  shortcut: string | null;
+  keywords: string[];
+  /** Empty: every channel. */
+  channels: ChannelName[];
+  isVisitorSuggestible: boolean;
+  updatedAt: string;
+}
+
+export type CannedReplyFields = Pick<
+  CannedReply,
+  'title' | 'body' | 'shortcut' | 'keywords' | 'channels' | 'isVisitorSuggestible'
+>;
+
+export interface RenderedReply {
+  reply: { id: string; title: string };
+  text: string;
+  /** Placeholders left as written (`{{customer.name}}`): the agent fills them in. */
+  unresolved: string[];
+}
+
 export class ApiError extends Error {
   constructor(
     readonly status: number,
@@ -94,7 +121,11 @@ export class ApiError extends Error {
   }
 }
 
-async function request<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+async function request<T>(
+  method: 'GET' | 'POST' | 'PATCH' | 'DELETE',
+  path: string,
+  body?: unknown,
+): Promise<T> {
   const response = await fetch(path, {
     method,
     credentials: 'same-origin',
@@ -145,4 +176,19 @@ export const api = {
       note ? { queue, note } : { queue },
     ),
   queues: () => request<{ queues: Queue[] }>('GET', '/api/routing/rules'),
+  cannedReplies: (q: string, channel?: string, limit = 20) =>
+    request<{ replies: CannedReply[] }>(
+      'GET',
+      `/api/canned-replies?${new URLSearchParams({ q, limit: String(limit), ...(channel && { channel }) })}`,
+    ),
+  renderCannedReply: (interactionId: string, replyId: string) =>
+    request<RenderedReply>(
+      'GET',
+      `/api/interactions/${id(interactionId)}/canned-replies/${id(replyId)}/render`,
+    ),
+  createCannedReply: (fields: CannedReplyFields) =>
+    request<{ reply: CannedReply }>('POST', '/api/canned-replies', fields),
+  updateCannedReply: (replyId: string, fields: Partial<CannedReplyFields>) =>
+    request<{ reply: CannedReply }>('PATCH', `/api/canned-replies/${id(replyId)}`, fields),
+  deleteCannedReply: (replyId: string) => request<unknown>('DELETE', `/api/canned-replies/${id(replyId)}`),
 };

@@ -31,6 +31,11 @@
     closed: 'This chat has ended.',
     joined: ' joined the chat',
     end: 'End chat',
+    suggested: 'While we find someone, these answers may help:',
+    answered: 'This answered my question',
+    needPerson: 'I still need a person',
+    selfServed: 'Glad that helped. Start a new chat any time.',
+    stillWaiting: 'Thanks: a person will be with you shortly.',
   };
   Object.assign(texts, settings.texts || {});
 
@@ -39,7 +44,7 @@
   var root = host.attachShadow({ mode: 'open' });
   var style = document.createElement('style');
   style.textContent =
-    ':host{all:initial;font:14px system-ui,sans-serif}' +
+    ':host{all:initial;font:14px system-ui,sans-serif}[hidden]{display:none!important}' +
     '.launcher{position:fixed;bottom:20px;' +
     side +
     ':20px;width:56px;height:56px;border-radius:50%;' +
@@ -56,7 +61,12 @@
     '.list{flex:1;overflow-y:auto;padding:8px;min-height:200px}' +
     '.msg{margin:4px 0;padding:6px 8px;border-radius:6px;white-space:pre-wrap;word-break:break-word}' +
     '.visitor{background:#eef;margin-left:40px}.agent{background:#f3f3f3;margin-right:40px}' +
-    '.note{color:#666;font-style:italic;margin:4px 0}form{display:flex;flex-direction:column;gap:6px;padding:8px}' +
+    '.note{color:#666;font-style:italic;margin:4px 0}' +
+    '.suggestions{margin:6px 0;padding:6px;border:1px solid #ddd;border-radius:6px;background:#fafafa}' +
+    '.suggestion{margin:6px 0}.suggestion strong{display:block}' +
+    '.suggestion p{margin:2px 0 4px;white-space:pre-wrap;word-break:break-word}' +
+    '.suggestions button{font:inherit;border:1px solid #ccc;background:#fff;border-radius:4px;padding:4px 8px;' +
+    'cursor:pointer}form{display:flex;flex-direction:column;gap:6px;padding:8px}' +
     'input,textarea{font:inherit;padding:6px;border:1px solid #ccc;border-radius:4px}' +
     'button.primary{background:' +
     colour +
@@ -157,6 +167,45 @@
   function note(text, testid) {
     list.appendChild(el('div', { class: 'note', 'data-testid': testid || 'sb-note' }, text));
   }
+  // Standard answers offered while the visitor waits: each with "this answered my question", and one
+  // "I still need a person". The answer is recorded by the server; the chat goes on being routed meanwhile.
+  var suggestionsBox = null;
+  function hideSuggestions() {
+    if (suggestionsBox) suggestionsBox.remove();
+    suggestionsBox = null;
+  }
+  function answerSuggestions(interactionId, replyId) {
+    send('suggestions:answer', { interactionId: interactionId, replyId: replyId }, function (answer) {
+      hideSuggestions();
+      if (!answer.isRecorded) return;
+      note(replyId ? texts.selfServed : texts.stillWaiting, replyId ? 'sb-self-served' : 'sb-still-waiting');
+    });
+  }
+  function showSuggestions(offered) {
+    hideSuggestions();
+    if (!offered || !offered.suggestions.length) return;
+    suggestionsBox = el('div', { class: 'suggestions', 'data-testid': 'sb-suggestions' });
+    suggestionsBox.appendChild(el('div', { class: 'note' }, texts.suggested));
+    offered.suggestions.forEach(function (suggestion) {
+      var item = el('div', { class: 'suggestion', 'data-testid': 'sb-suggestion' });
+      item.appendChild(el('strong', {}, suggestion.title));
+      item.appendChild(el('p', {}, suggestion.text));
+      var yes = el('button', { type: 'button', 'data-testid': 'sb-suggestion-yes' }, texts.answered);
+      yes.addEventListener('click', function () {
+        answerSuggestions(offered.interactionId, suggestion.id);
+      });
+      item.appendChild(yes);
+      suggestionsBox.appendChild(item);
+    });
+    var no = el('button', { type: 'button', 'data-testid': 'sb-suggestion-no' }, texts.needPerson);
+    no.addEventListener('click', function () {
+      answerSuggestions(offered.interactionId, null);
+    });
+    suggestionsBox.appendChild(no);
+    list.appendChild(suggestionsBox);
+    list.scrollTop = list.scrollHeight;
+  }
+
   function newId() {
     return Date.now().toString(36) + '-' + Math.random().toString(36).slice(2, 10);
   }
@@ -176,13 +225,16 @@
       localStorage.setItem(tokenKey, session.token);
       session.messages.forEach(addMessage);
       if (session.agentName) agentName.textContent = session.agentName;
+      showSuggestions(session.suggestions);
       show(session.isOpen ? composer : preChat);
     });
+    socket.on('answers:suggested', showSuggestions);
     socket.on('message', function (message) {
       if (message.from === 'agent' && message.agentName) agentName.textContent = message.agentName;
       addMessage(message);
     });
     socket.on('agent:joined', function (agent) {
+      hideSuggestions();
       agentName.textContent = agent.name;
       note(agent.name + texts.joined, 'sb-agent-joined');
     });
@@ -193,6 +245,7 @@
     socket.on('chat:closed', function (closed) {
       if (closed.message) note(closed.message, 'sb-closed-message');
       note(texts.closed, 'sb-closed');
+      hideSuggestions();
       typing.hidden = true;
       show(preChat);
     });

@@ -2,6 +2,7 @@ import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import type { OfferPush, StatePush } from '../../../src/realtime/agent-events.js';
 import { api, type Agent, type AgentState, type Queue, type WorkItem } from '../api.js';
 import { beep, notify } from '../alerts.js';
+import { CannedRepliesAdmin } from './canned-replies-admin.js';
 import { isTyping } from '../format.js';
 import { connectAgentSocket, type ConnectionState } from '../socket.js';
 import { Conversation } from './conversation.js';
@@ -31,6 +32,8 @@ export function Console({ agent, onLoggedOut }: { agent: Agent; onLoggedOut: () 
   const [seen, setSeen] = useState<Record<string, string>>({});
   const [now, setNow] = useState(Date.now());
   const [problem, setProblem] = useState<string | null>(null);
+  const [isManagingAnswers, setManagingAnswers] = useState(false);
+  const canManageAnswers = agent.role === 'supervisor' || agent.role === 'admin';
   const openIdRef = useRef(openId);
   openIdRef.current = openId;
 
@@ -146,6 +149,10 @@ export function Console({ agent, onLoggedOut }: { agent: Agent; onLoggedOut: () 
         onChange={(next) => setWorking(next)}
         onProblem={report}
         onLogout={() => void logout()}
+        {...(canManageAnswers && {
+          onToggleAnswers: () => setManagingAnswers((is) => !is),
+          isManagingAnswers,
+        })}
       />
       {problem && (
         <p class="problem" role="alert">
@@ -155,7 +162,8 @@ export function Console({ agent, onLoggedOut }: { agent: Agent; onLoggedOut: () 
           </button>
         </p>
       )}
-      <div class="panes">
+      {isManagingAnswers && <CannedRepliesAdmin onClose={() => setManagingAnswers(false)} />}
+      <div class="panes" hidden={isManagingAnswers}>
         <Worklist items={worklist} now={now} openId={openId} seen={seen} onOpen={open} />
         {openId ? (
           <Conversation

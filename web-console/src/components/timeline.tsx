@@ -74,6 +74,14 @@ function TimelineEntry({ event, agent }: { event: LoggedEvent; agent: Agent }) {
           {text(payload.reason) ? `: ${text(payload.reason)}` : ''} · {at}
         </li>
       );
+    case 'cannedReply.suggested':
+    case 'cannedReply.accepted':
+    case 'cannedReply.declined':
+      return (
+        <li class="entry status" data-type={event.type}>
+          {standardAnswerLine(event.type, payload)} · {at}
+        </li>
+      );
     case 'message.failed':
       return (
         <li class="entry status error" data-type={event.type}>
@@ -88,6 +96,15 @@ function TimelineEntry({ event, agent }: { event: LoggedEvent; agent: Agent }) {
         </li>
       );
   }
+}
+
+/** Standard answers offered to a web chat visitor, and what the visitor said of them. */
+function standardAnswerLine(type: string, payload: Record<string, unknown>): string {
+  if (type === 'cannedReply.accepted')
+    return `The visitor said the standard answer “${text(payload.title) ?? ''}” answered them`;
+  if (type === 'cannedReply.declined') return 'The visitor still wants a person after the standard answers';
+  const replies = Array.isArray(payload.replies) ? (payload.replies as { title?: unknown }[]) : [];
+  return `Standard answers offered to the visitor: ${replies.map((r) => text(r.title) ?? '').join(', ')}`;
 }
 
 /** The short string facts of an event we have no special view for (queue, reason, outcome...). */

@@ -28,6 +28,9 @@ export function TopBar(props: {
   onChange: (working: WorkingState) => void;
   onProblem: (err: unknown) => void;
   onLogout: () => void;
+  /** Supervisors and admins: open or leave the standard answers screen. */
+  onToggleAnswers?: () => void;
+  isManagingAnswers?: boolean;
 }) {
   const { agent, connection, working } = props;
   const [awayReason, setAwayReason] = useState(awayReasons[0]!);
@@ -97,6 +100,16 @@ export function TopBar(props: {
           onClick={() => void Notification.requestPermission().finally(() => setAsking(false))}
         >
           Enable notifications
+        </button>
+      )}
+      {props.onToggleAnswers && (
+        <button
+          type="button"
+          data-testid="answers-admin-open"
+          aria-pressed={props.isManagingAnswers ?? false}
+          onClick={props.onToggleAnswers}
+        >
+          Standard answers
         </button>
       )}
       <button type="button" class="logout" onClick={props.onLogout}>
