@@ -20,124 +20,163 @@ import { sql, type Kysely } from 'kysely';
  * cursors' scan at 1e10, and JIT then compiled for 270 ms).
  *
  * switchboard_route_contacts(p jsonb) -> jsonb: new interactions enqueued (routing.queued logged) and, for
- * each whose caller named an agent, offered to them in the same transaction: the claim of
- * switchboard_claim_offer (2026-11-22_create_routing_tables) without its own round trip, commit and second
- * update of the interaction. Callers send the contacts that arrive together as one call.
+ * each whose caller named an agent who can take it, offered to them, all in one transaction: the claim of
+ * switchboard_claim_offer (2026-11-22_create_routing_tables) for the contacts that arrive together, with
+ * one statement per table for all of them instead of one per contact (each statement's fixed cost was most
+ * of a claim).
  * Input: an array of {interactionId, channel, queue, priority, queuedEvent (the routing.queued payload),
  * claim: null, or the claim fields of switchboard_claim_offer (agentId, capacity, exclusiveChannels,
  * strategy, reason, timeoutSeconds, rotationQueue, eventPayload)}.
- * Locks in the claim's order: the named agents' agent_states rows first, all at once, by agent id (as the
- * routing-control functions do), then each interaction (by its update). Contacts are taken in the order
- * given, each seeing the loads the ones before it left; each runs in its own subtransaction, so one that
- * fails (its error is returned) leaves the others done.
+ * Locks in the claim's order: the named agents' agent_states rows, by agent id (as the routing-control
+ * functions do), then the interactions still 'new' (the others are left alone). Contacts are decided in the
+ * order given, each seeing the loads the ones before it took; then every write is one statement.
  * Output: an array, in the input's order, of
- *         {status: 'not_new', current}                (queued, offered... meanwhile: nothing changed)
+ *         {status: 'not_new', current}                (queued, offered... meanwhile, or twice in the input)
  *       | {status: 'queued', agent: null}             (no claim asked)
  *       | {status: 'queued', agent: {state, loads}}   (the agent could not take it: as they are now)
  *       | {status: 'claimed', offerId, offeredAt, expiresAt, loadAfter}
- *       | {status: 'failed', error}                   (nothing of this contact was written)
- * The offer's own rows and events are exactly those of switchboard_claim_offer, and offers' trigger resets
- * the agent's idle clock as for any offer.
+ * The offers, loads, rotations and events written are exactly those of switchboard_claim_offer plus the
+ * routing.queued event, and offers' trigger resets each agent's idle clock as for any offer.
  */
-const ROUTE_FUNCTIONS = `
-create function switchboard_route_one(p jsonb) returns jsonb language plpgsql as $fn$
+const ROUTE_FUNCTION = `
+create function switchboard_route_contacts(p jsonb) returns jsonb language plpgsql
+-- The planner takes a jsonb array for 100 rows and would hash-join it with a scan of interactions; every
+-- lookup here is by key. No JIT: the disabled scans are priced at 1e10, which would trigger it.
+set enable_seqscan = off set enable_hashjoin = off set enable_mergejoin = off set jit = off
+as $fn$
 declare
-  v_interaction uuid := (p->>'interactionId')::uuid;
-  v_channel text := p->>'channel';
-  v_claim jsonb := p->'claim';
-  v_agent uuid := (v_claim->>'agentId')::uuid;
-  v_capacity int := (v_claim->>'capacity')::int;
-  v_state text;
+  v_agent uuid;
+  v_new uuid[];
+  v_agents jsonb;
+  v_item jsonb;
+  v_claim jsonb;
+  v_index int := 0;
+  v_seen uuid[] := '{}';
+  v_interaction uuid;
+  v_channel text;
   v_loads jsonb;
   v_load int;
   v_busy int;
-  v_agent_now jsonb;
-  v_is_claimed boolean := false;
-  v_offer uuid;
+  v_state text;
+  v_decided jsonb := '[]'::jsonb;
   v_offered_at timestamptz;
-  v_expires_at timestamptz;
-begin
-  if v_agent is not null then
-    -- Locked already by switchboard_route_contacts; the row as this transaction left it.
-    select s.state into v_state
-      from agent_states s join agents a on a.id = s.agent_id
-      where s.agent_id = v_agent and not a.is_disabled;
-    if not found then
-      v_agent_now := jsonb_build_object('state', 'offline', 'loads', '{}'::jsonb);
-    else
-      select coalesce(jsonb_object_agg(channel, load), '{}'::jsonb) into v_loads
-        from agent_loads where agent_id = v_agent;
-      v_load := coalesce((v_loads->>v_channel)::int, 0);
-      select coalesce(sum((v_loads->>c)::int), 0) into v_busy
-        from jsonb_array_elements_text(coalesce(v_claim->'exclusiveChannels', '[]'::jsonb)) c;
-      if v_state not in ('available', 'on_contact') or v_busy > 0 or v_load >= v_capacity then
-        v_agent_now := jsonb_build_object('state', v_state, 'loads', v_loads);
-      else
-        v_is_claimed := true;
-        v_offered_at := clock_timestamp();
-        v_expires_at := v_offered_at + make_interval(secs => (v_claim->>'timeoutSeconds')::int);
-      end if;
-    end if;
-  end if;
-
-  update interactions
-    set status = case when v_is_claimed then 'offered' else 'queued' end,
-      queue = p->>'queue', priority = (p->>'priority')::int,
-      enqueued_at = now(), queue_entered_at = now(),
-      offered_at = case when v_is_claimed then now() else offered_at end,
-      updated_at = now()
-    where id = v_interaction and status = 'new';
-  if not found then
-    return jsonb_build_object('status', 'not_new',
-      'current', (select status from interactions where id = v_interaction));
-  end if;
-
-  if not v_is_claimed then
-    insert into interaction_events (interaction_id, type, actor_type, actor_id, channel, payload)
-      values (v_interaction, 'routing.queued', 'system', null, v_channel, p->'queuedEvent');
-    return jsonb_build_object('status', 'queued', 'agent', v_agent_now);
-  end if;
-
-  insert into offers (interaction_id, agent_id, channel, queue, strategy, reason, offered_at, expires_at,
-      load_after, capacity)
-    values (v_interaction, v_agent, v_channel, p->>'queue', v_claim->>'strategy', v_claim->>'reason',
-      v_offered_at, v_expires_at, v_load + 1, v_capacity)
-    returning id into v_offer;
-  insert into agent_loads (agent_id, channel, load) values (v_agent, v_channel, 1)
-    on conflict (agent_id, channel) do update set load = agent_loads.load + 1;
-  if v_claim->>'rotationQueue' is not null then
-    insert into routing_rotations (queue, last_agent_id, updated_at)
-      values (v_claim->>'rotationQueue', v_agent, now())
-      on conflict (queue) do update set last_agent_id = excluded.last_agent_id, updated_at = excluded.updated_at;
-  end if;
-  -- Both events in one statement: queued at the transaction's start, offered at the claim's instant.
-  insert into interaction_events (interaction_id, type, actor_type, actor_id, channel, payload, occurred_at)
-    values (v_interaction, 'routing.queued', 'system', null, v_channel, p->'queuedEvent', now()),
-      (v_interaction, 'offer.created', 'system', null, v_channel,
-        coalesce(v_claim->'eventPayload', '{}'::jsonb)
-          || jsonb_build_object('offerId', v_offer, 'expiresAt', to_jsonb(v_expires_at)),
-        v_offered_at);
-
-  return jsonb_build_object('status', 'claimed', 'offerId', v_offer, 'offeredAt', to_jsonb(v_offered_at),
-    'expiresAt', to_jsonb(v_expires_at), 'loadAfter', v_load + 1);
-end
-$fn$;
-
-create function switchboard_route_contacts(p jsonb) returns jsonb language plpgsql as $fn$
-declare
-  v_item jsonb;
-  v_agent uuid;
-  v_results jsonb := '[]'::jsonb;
+  v_results jsonb;
 begin
   -- Every named agent's row, by agent id: the order all routing writers lock agents in.
   for v_agent in select distinct (e->'claim'->>'agentId')::uuid as agent from jsonb_array_elements(p) e
       where e->'claim'->>'agentId' is not null order by agent loop
     perform 1 from agent_states where agent_id = v_agent for update;
   end loop;
+  -- Then the interactions that are still new; only these are routed.
+  select array_agg(n.id) into v_new from (select i.id from interactions i
+    where i.id = any(array(select (e->>'interactionId')::uuid from jsonb_array_elements(p) e))
+      and i.status = 'new'
+    order by i.id
+    for update) n;
+  v_new := coalesce(v_new, '{}');
+  -- The named agents as they are: state (disabled counts as offline) and loads.
+  select coalesce(jsonb_object_agg(s.agent_id, jsonb_build_object(
+      'state', case when a.is_disabled then 'offline' else s.state end,
+      'loads', coalesce((select jsonb_object_agg(l.channel, l.load) from agent_loads l
+        where l.agent_id = s.agent_id), '{}'::jsonb))), '{}'::jsonb)
+    into v_agents
+    from agent_states s join agents a on a.id = s.agent_id
+    where s.agent_id = any(array(select (e->'claim'->>'agentId')::uuid from jsonb_array_elements(p) e
+      where e->'claim'->>'agentId' is not null));
+
+  -- Decide each contact in order: claimed, queued (with the agent as they are), or not new.
   for v_item in select e from jsonb_array_elements(p) e loop
-    v_results := v_results || jsonb_build_array(switchboard_route_one(v_item));
+    v_interaction := (v_item->>'interactionId')::uuid;
+    v_channel := v_item->>'channel';
+    v_claim := v_item->'claim';
+    if not (v_interaction = any(v_new)) or v_interaction = any(v_seen) then
+      v_decided := v_decided || jsonb_build_array(jsonb_build_object('i', v_index, 'outcome', 'not_new'));
+    elsif v_claim is null or v_claim = 'null'::jsonb then
+      v_decided := v_decided || jsonb_build_array(jsonb_build_object('i', v_index, 'outcome', 'queued'));
+    else
+      v_agent := (v_claim->>'agentId')::uuid;
+      v_state := coalesce(v_agents->(v_agent::text)->>'state', 'offline');
+      v_loads := coalesce(v_agents->(v_agent::text)->'loads', '{}'::jsonb);
+      v_load := coalesce((v_loads->>v_channel)::int, 0);
+      select coalesce(sum((v_loads->>c)::int), 0) into v_busy
+        from jsonb_array_elements_text(coalesce(v_claim->'exclusiveChannels', '[]'::jsonb)) c;
+      if v_state not in ('available', 'on_contact') or v_busy > 0 or v_load >= (v_claim->>'capacity')::int then
+        v_decided := v_decided || jsonb_build_array(jsonb_build_object('i', v_index, 'outcome', 'queued',
+          'agentNow', jsonb_build_object('state', v_state, 'loads', v_loads)));
+      else
+        v_offered_at := clock_timestamp();
+        v_agents := jsonb_set(v_agents, array[v_agent::text, 'loads', v_channel], to_jsonb(v_load + 1));
+        v_decided := v_decided || jsonb_build_array(jsonb_build_object('i', v_index, 'outcome', 'claimed',
+          'offeredAt', v_offered_at,
+          'expiresAt', v_offered_at + make_interval(secs => (v_claim->>'timeoutSeconds')::int),
+          'loadAfter', v_load + 1));
+      end if;
+    end if;
+    if v_interaction = any(v_new) then v_seen := v_seen || v_interaction; end if;
+    v_index := v_index + 1;
   end loop;
-  return v_results;
+
+  -- Every write, one statement each, for all the contacts at once.
+  with d as (
+    select (x.ordinality - 1)::int as i, x.item, dec.value as dec,
+      (x.item->>'interactionId')::uuid as interaction_id, x.item->>'channel' as channel,
+      (x.item->'claim'->>'agentId')::uuid as agent_id, dec.value->>'outcome' as outcome,
+      (dec.value->>'offeredAt')::timestamptz as offered_at, (dec.value->>'expiresAt')::timestamptz as expires_at
+    from jsonb_array_elements(p) with ordinality x(item, ordinality)
+    join jsonb_array_elements(v_decided) dec on (dec.value->>'i')::int = x.ordinality - 1
+  ), routed as (
+    select * from d where outcome <> 'not_new'
+  ), marked as (
+    update interactions i
+      set status = case when r.outcome = 'claimed' then 'offered' else 'queued' end,
+        queue = r.item->>'queue', priority = (r.item->>'priority')::int,
+        enqueued_at = now(), queue_entered_at = now(),
+        offered_at = case when r.outcome = 'claimed' then now() else i.offered_at end,
+        updated_at = now()
+      from routed r where i.id = r.interaction_id
+      returning i.id
+  ), offered as (
+    insert into offers (interaction_id, agent_id, channel, queue, strategy, reason, offered_at, expires_at,
+        load_after, capacity)
+      select r.interaction_id, r.agent_id, r.channel, r.item->>'queue', r.item->'claim'->>'strategy',
+        r.item->'claim'->>'reason', r.offered_at, r.expires_at, (r.dec->>'loadAfter')::int,
+        (r.item->'claim'->>'capacity')::int
+      from routed r where r.outcome = 'claimed' order by r.i
+      returning id, interaction_id
+  ), loaded as (
+    insert into agent_loads (agent_id, channel, load)
+      select r.agent_id, r.channel, count(*) from routed r where r.outcome = 'claimed' group by 1, 2
+      on conflict (agent_id, channel) do update set load = agent_loads.load + excluded.load
+  ), rotated as (
+    insert into routing_rotations (queue, last_agent_id, updated_at)
+      select distinct on (r.item->'claim'->>'rotationQueue') r.item->'claim'->>'rotationQueue', r.agent_id, now()
+      from routed r where r.outcome = 'claimed' and r.item->'claim'->>'rotationQueue' is not null
+      order by r.item->'claim'->>'rotationQueue', r.i desc
+      on conflict (queue) do update set last_agent_id = excluded.last_agent_id, updated_at = excluded.updated_at
+  ), logged as (
+    insert into interaction_events (interaction_id, type, actor_type, actor_id, channel, payload, occurred_at)
+      select e.interaction_id, e.type, 'system', null, e.channel, e.payload, e.at from (
+        select r.i, 0 as k, r.interaction_id, 'routing.queued' as type, r.channel, r.item->'queuedEvent' as payload,
+          now() as at
+        from routed r
+        union all
+        select r.i, 1, r.interaction_id, 'offer.created', r.channel,
+          coalesce(r.item->'claim'->'eventPayload', '{}'::jsonb)
+            || jsonb_build_object('offerId', o.id, 'expiresAt', to_jsonb(r.expires_at)),
+          r.offered_at
+        from routed r join offered o on o.interaction_id = r.interaction_id
+      ) e order by e.i, e.k
+  )
+  select jsonb_agg(case d.outcome
+      when 'not_new' then jsonb_build_object('status', 'not_new',
+        'current', (select status from interactions where id = d.interaction_id))
+      when 'queued' then jsonb_build_object('status', 'queued', 'agent', d.dec->'agentNow')
+      else jsonb_build_object('status', 'claimed', 'offerId', o.id, 'offeredAt', to_jsonb(d.offered_at),
+        'expiresAt', to_jsonb(d.expires_at), 'loadAfter', (d.dec->>'loadAfter')::int)
+      end order by d.i)
+    into v_results
+    from d left join offered o on o.interaction_id = d.interaction_id and d.outcome = 'claimed';
+  return coalesce(v_results, '[]'::jsonb);
 end
 $fn$;
 `;
@@ -159,14 +198,13 @@ export async function up(db: Kysely<any>): Promise<void> {
       for each row execute function switchboard_mark_changed();
 
   `.execute(db);
-  await sql.raw(ROUTE_FUNCTIONS).execute(db);
+  await sql.raw(ROUTE_FUNCTION).execute(db);
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- see up()
 export async function down(db: Kysely<any>): Promise<void> {
   await sql`
     drop function if exists switchboard_route_contacts(jsonb);
-    drop function if exists switchboard_route_one(jsonb);
     drop trigger if exists agent_loads_changed on agent_loads;
     drop trigger if exists agent_states_changed on agent_states;
     drop function if exists switchboard_mark_changed();

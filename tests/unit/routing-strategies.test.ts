@@ -18,6 +18,7 @@ import { formatDuration } from '../../src/routing/strategies/eligibility.js';
 import {
   applyRotation,
   ineligibilityOf,
+  isEligible,
   isStrategyName,
   leastBusy,
   longestIdle,
@@ -160,9 +161,12 @@ describe('eligibility (shared by every strategy)', () => {
       expected: null,
     },
   ])('$name', ({ candidate, channel, required, expected }) => {
-    const why = ineligibilityOf(candidate, contact({ channel, requiredSkills: required ?? [] }));
+    const routable = contact({ channel, requiredSkills: required ?? [] });
+    const why = ineligibilityOf(candidate, routable);
     if (expected === null) expect(why).toBeNull();
     else expect(why).toContain(expected);
+    // The strategies' fast check agrees with the explanation, case by case.
+    expect(isEligible(candidate, routable)).toBe(expected === null);
   });
 });
 

@@ -27,6 +27,7 @@ import type {
 
 /** Channels on which an agent handles one contact at a time and nothing else meanwhile. Data, not a switch. */
 export const exclusiveChannels: ReadonlySet<Channel> = new Set<Channel>(['voice']);
+const exclusiveChannelList: readonly Channel[] = [...exclusiveChannels];
 
 /** Why a state takes nothing, or null for the working states. */
 const stateBlocks: Readonly<Record<AgentState, string | null>> = {
@@ -48,7 +49,15 @@ export function capacityOn(candidate: Candidate, channel: Channel): number {
 }
 
 function exclusiveChannelInUse(candidate: Candidate): Channel | undefined {
-  return [...exclusiveChannels].find((channel) => loadOn(candidate, channel) > 0);
+  return exclusiveChannelList.find((channel) => loadOn(candidate, channel) > 0);
+}
+
+function hasSkills(candidate: Candidate, required: readonly SkillRequirement[]): boolean {
+  for (const { skill, minLevel } of required) {
+    const level = candidate.skills[skill];
+    if (level === undefined || level < minLevel) return false;
+  }
+  return true;
 }
 
 /** The first requirement of `required` the candidate misses, as the end of a sentence, or null. */
@@ -81,8 +90,21 @@ export function ineligibilityOf(candidate: Candidate, contact: RoutableContact):
   return null;
 }
 
+/**
+ * ineligibilityOf(...) === null, without building the reason: strategies ask this of every candidate for
+ * every contact (500 agents: most are ineligible for a skilled queue, and their reasons cost more than the
+ * pick).
+ */
 export function isEligible(candidate: Candidate, contact: RoutableContact): boolean {
-  return ineligibilityOf(candidate, contact) === null;
+  if (stateBlocks[candidate.state] !== null) return false;
+  if (
+    !hasSkills(candidate, contact.requiredSkills) &&
+    !contact.alternativeSkills?.some((set) => hasSkills(candidate, set))
+  )
+    return false;
+  const capacity = capacityOn(candidate, contact.channel);
+  if (capacity <= 0 || exclusiveChannelInUse(candidate) !== undefined) return false;
+  return loadOn(candidate, contact.channel) < capacity;
 }
 
 export function eligibleCandidates(candidates: readonly Candidate[], contact: RoutableContact): Candidate[] {
