@@ -27,7 +27,7 @@ import { benchServices, fmt, printTable, say } from './bench-kit.js';
  *
  * Memory: the server's heap and RSS (after a full collection, read by the server process itself) with no
  * widget connected, then with 5,000 idle widgets connected (websocket, handshake done, `chat:session`
- * received, no chat started), per connection. Target: at most 50 KB per idle connection (RSS).
+ * received, no chat started), per connection. Target: at most 50 KB per idle connection (RSS and heap).
  *
  * A missed target prints MISSED and exits 0, like the other benches; errors exit 1.
  */
@@ -284,7 +284,8 @@ export async function runChatBench(seconds: number): Promise<ChatBenchResult> {
 
 export function chatRows(r: ChatBenchResult) {
   const isLatencyMet = r.chat.p99 <= latencyTargetMs && r.chat.errors === 0 && r.chat.count === r.chat.sent;
-  const isMemoryMet = r.memory.perConnectionRssKb <= memoryTargetKb;
+  // The larger of the two: RSS can grow less than the heap when freed pages are reused.
+  const isMemoryMet = Math.max(r.memory.perConnectionRssKb, r.memory.perConnectionHeapKb) <= memoryTargetKb;
   return [
     {
       benchmark: `bare socket.io relay on the Redis adapter (baseline, ${r.baseline.count} messages)`,

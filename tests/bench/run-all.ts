@@ -1,4 +1,5 @@
 import { printTable, say } from './bench-kit.js';
+import { chatRows, runChatBench } from './chat.bench.js';
 import { ingestRows, runIngestBench } from './ingest.bench.js';
 import { routingRows, runRoutingBench } from './routing.bench.js';
 
@@ -8,7 +9,11 @@ say('ingest benchmark');
 const ingest = await runIngestBench(seconds);
 say('routing benchmark');
 const routing = await runRoutingBench(seconds);
+say('chat benchmark');
+const chat = await runChatBench(seconds);
 process.stdout.write('\n');
 printTable(ingestRows(ingest));
 process.stdout.write('\n');
 printTable(routingRows(routing));
+process.stdout.write('\n');
+printTable(chatRows(chat));
