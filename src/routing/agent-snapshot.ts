@@ -217,6 +217,9 @@ export function createAgentSnapshots(deps: {
       };
     },
 
+    /** An agent's display name as last read with the profiles (undefined when not known yet). */
+    nameOf: (agentId: string): string | undefined => profiles.get(agentId)?.displayName,
+
     /** How many reads have started: a view whose readNumber is above this began after this call. */
     readsStarted: () => readsStarted,
 

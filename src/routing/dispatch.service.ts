@@ -162,6 +162,12 @@ export function createDispatcher(deps: DispatcherDeps) {
     });
   }
 
+  /** Agent ids in a reason replaced by their names: agents and supervisors read it, not the database. */
+  const agentIdPattern = /\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b/g;
+  function readable(reason: string): string {
+    return reason.replace(agentIdPattern, (id) => agentSnapshots.nameOf(id) ?? id);
+  }
+
   function claimRequest(
     rules: RuleSet,
     queue: Queue,
@@ -171,6 +177,7 @@ export function createDispatcher(deps: DispatcherDeps) {
     trigger: 'dispatch' | 'agent-available',
     passedOver: { agentId: string; why: string }[],
   ): ClaimRequest {
+    const reason = readable(pick.reason);
     return {
       agentId: pick.agentId,
       interactionId: contact.interactionId,
@@ -179,14 +186,14 @@ export function createDispatcher(deps: DispatcherDeps) {
       exclusiveChannels: exclusiveChannelList,
       queue: queue.name,
       strategy: pick.strategy,
-      reason: pick.reason,
+      reason,
       timeoutSeconds: queue.offerTimeoutSeconds || rules.options.offerTimeoutSeconds,
       rotationQueue: pick.rotation?.queueId ?? null,
       eventPayload: {
         agentId: pick.agentId,
         queue: queue.name,
         strategy: pick.strategy,
-        reason: pick.reason,
+        reason,
         trigger,
         passedOver,
       },
@@ -233,7 +240,7 @@ export function createDispatcher(deps: DispatcherDeps) {
       agentId: pick.agentId,
       channel: contact.channel,
       expiresAt: claimed.expiresAt,
-      reason: pick.reason,
+      reason: readable(pick.reason),
     });
   }
 
@@ -299,7 +306,7 @@ export function createDispatcher(deps: DispatcherDeps) {
       if (c.agentId === pickedId) continue;
       const why = declined.has(c.agentId)
         ? 'already declined or missed this contact'
-        : (ineligibilityOf(c, contact) ?? `ranked below ${pickedId}`);
+        : (ineligibilityOf(c, contact) ?? `ranked below ${agentSnapshots.nameOf(pickedId) ?? pickedId}`);
       passedOver.push({ agentId: c.agentId, why });
     }
     return passedOver;

@@ -292,7 +292,9 @@ describe('requests and offers', () => {
     const offer = await offerFor(alice.agentId, alice.events);
     expect(offer).toMatchObject({ channel: 'chat', offerId: expect.any(String) as string });
     expect(Date.parse(offer.expiresAt)).toBeGreaterThan(Date.now());
-    expect(offer.reason).toContain(alice.agentId);
+    expect(offer.reason).toContain(
+      (await ctx.services.repositories.agents.findById(alice.agentId))!.displayName,
+    );
 
     // Not Bob's: he never sees it, and cannot answer it.
     expect(await bob.socket.emitWithAck('offer:accept', { offerId: offer.offerId })).toMatchObject({

@@ -114,8 +114,12 @@ describe('offers', () => {
       strategy: 'longest-idle',
       trigger: 'dispatch',
     });
-    expect(created?.payload.reason).toMatch(new RegExp(`^${longIdle} has been idle .*the longest of 2`));
-    expect(created?.payload.passedOver).toEqual([{ agentId: shortIdle, why: `ranked below ${longIdle}` }]);
+    // Reasons name agents as people read them; the ids are in the payload's fields.
+    const longIdleName = (await ctx.services.repositories.agents.findById(longIdle))!.displayName;
+    expect(created?.payload.reason).toMatch(new RegExp(`^${longIdleName} has been idle .*the longest of 2`));
+    expect(created?.payload.passedOver).toEqual([
+      { agentId: shortIdle, why: `ranked below ${longIdleName}` },
+    ]);
     expect((await storedLoads(ctx.services)).get(`${longIdle}/chat`)).toBe(1);
 
     // Nothing more to do: a second dispatch offers nothing.

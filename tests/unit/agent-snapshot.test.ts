@@ -69,6 +69,7 @@ describe('createAgentSnapshots', () => {
   const profile = (agentId: string, skills: Record<string, number>, isDisabled = false): AgentProfile => ({
     agentId,
     isDisabled,
+    displayName: `Agent ${agentId}`,
     skills,
     capacityOverrides: { chat: 4 },
   });
@@ -180,6 +181,7 @@ describe('createAgentSnapshots', () => {
     write(presence('a4'));
     const withNewcomer = await snapshots.workingAgents();
     expect(withNewcomer.find((a) => a.agentId === 'a4')?.skills).toEqual({ vip: 1 });
+    expect(snapshots.nameOf('a4')).toBe('Agent a4');
     expect(state.profileReads).toBe(2);
 
     // An edit within the TTL is not seen yet; after it, the stale profile serves once while a refresh runs.

@@ -72,6 +72,8 @@ export interface AgentSnapshot {
 export interface AgentProfile {
   agentId: string;
   isDisabled: boolean;
+  /** For the reasons people read ("why was this routed to me"). */
+  displayName: string;
   skills: Record<string, number>;
   /** The agent's own capacity overrides only; defaults come from the rules. */
   capacityOverrides: Partial<Record<Channel, number>>;
@@ -569,12 +571,13 @@ export function createRoutingRepository(db: Kysely<Database>, pool: pg.Pool) {
       const { rows } = await pool.query<{
         id: string;
         is_disabled: boolean;
+        display_name: string;
         skills: Record<string, number> | null;
         capacity: Partial<Record<Channel, number>> | null;
       }>({
         name: 'routing_agent_profiles',
         text: `
-        select a.id, a.is_disabled, k.skills, c.capacity
+        select a.id, a.is_disabled, a.display_name, k.skills, c.capacity
         from agents a
           left join (select agent_id, json_object_agg(skill, level) as skills from agent_skills group by agent_id) k
             on k.agent_id = a.id
@@ -584,6 +587,7 @@ export function createRoutingRepository(db: Kysely<Database>, pool: pg.Pool) {
       return rows.map((r) => ({
         agentId: r.id,
         isDisabled: r.is_disabled,
+        displayName: r.display_name,
         skills: r.skills ?? {},
         capacityOverrides: r.capacity ?? {},
       }));
