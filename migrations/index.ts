@@ -5,6 +5,7 @@ import * as fasterIngest from './2026-11-23_faster_ingest.js';
 import * as routingControl from './2026-11-23_routing_control.js';
 import * as cannedReplies from './2026-11-24_canned_replies.js';
 import * as fasterRouting from './2026-11-24_faster_routing.js';
+import * as webchatAttachments from './2026-11-24_webchat_attachments.js';
 
 /*
  * Every migration, by name, in the order they apply. A new migration is a new file plus one line here;
@@ -18,4 +19,5 @@ export const migrations: Record<string, Migration> = {
   '2026-11-23_routing_control': routingControl,
   '2026-11-24_canned_replies': cannedReplies,
   '2026-11-24_faster_routing': fasterRouting,
+  '2026-11-24_webchat_attachments': webchatAttachments,
 };

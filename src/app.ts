@@ -11,6 +11,7 @@ import { createAuthService } from './agents/auth.service.js';
 import { createSessionStore } from './agents/session.store.js';
 import { createCannedRepliesService } from './answers/canned-replies.service.js';
 import { agentsRoutes } from './api/agents.routes.js';
+import { attachmentsRoutes } from './api/attachments.routes.js';
 import { auditRoutes } from './api/audit.routes.js';
 import { cannedRepliesRoutes } from './api/canned-replies.routes.js';
 import { consoleRoutes } from './api/console.routes.js';
@@ -26,6 +27,7 @@ import { createDuplicateDetector } from './customers/duplicate-detector.service.
 import { openDatabase, type DatabaseHandle } from './db/database.js';
 import { createAgentStatesRepository } from './db/repositories/agent-states.repository.js';
 import { createAgentsRepository } from './db/repositories/agents.repository.js';
+import { createAttachmentsRepository } from './db/repositories/attachments.repository.js';
 import { createAuditRepository } from './db/repositories/audit.repository.js';
 import { createCannedRepliesRepository } from './db/repositories/canned-replies.repository.js';
 import { createCustomersRepository } from './db/repositories/customers.repository.js';
@@ -37,10 +39,13 @@ import { createRoutingControlRepository } from './db/repositories/routing-contro
 import { createRoutingRepository } from './db/repositories/routing.repository.js';
 import { AppError, errorCatalogue, isAppError } from './errors.js';
 import { DomainEvents } from './events.js';
+import { createAttachmentsService } from './interactions/attachments.service.js';
+import { createDispositionsService } from './interactions/dispositions.service.js';
 import { createIngestService } from './interactions/ingest.service.js';
 import { createInteractionsService } from './interactions/interactions.service.js';
 import { OutboundRegistry } from './interactions/outbound-message.js';
 import { createOutboundService } from './interactions/outbound.service.js';
+import { createTransferService } from './interactions/transfer.service.js';
 import { createJobQueue, startJobWorker, type JobHandlers } from './jobs/job-registry.js';
 import { attachRealtime, createPresenceService } from './realtime/index.js';
 import { createDispatcher } from './routing/dispatch.service.js';
@@ -146,6 +151,8 @@ export async function buildApp(options: AppOptions) {
     defaultPhoneRegion: config.defaultPhoneRegion,
   });
   const interactions = createInteractionsService({ interactions: repositories.interactions, events });
+  // Attachments whose bytes the core keeps (web chat images): stored by the channel, served to agents.
+  const attachments = createAttachmentsService({ attachments: createAttachmentsRepository(db) });
   // Channel adapters register their senders here; an agent's reply goes out through them.
   const outboundRegistry = new OutboundRegistry();
   const outbound = createOutboundService({
@@ -196,6 +203,14 @@ export async function buildApp(options: AppOptions) {
     watch: config.watchRoutingRules,
   });
   const routing = { rules, rulesSync, dispatcher, queueing, offers, escalation, ...routingService };
+  // An agent's transfer to a colleague (checked, then routing's move) and the wrap-up codes a close needs.
+  const transfers = createTransferService({
+    interactions: repositories.interactions,
+    roster: (agentId) => repositories.agentStates.roster(agentId),
+    rules,
+    move: (...args) => routing.move(...args),
+  });
+  const dispositions = createDispositionsService({ interactions: repositories.interactions, rules });
   // Standard answers: the library agents reply from, and the answers web chat offers visitors (a visitor's
   // "that answered me" ends the contact through routing).
   const cannedReplies = createCannedRepliesService({
@@ -354,6 +369,7 @@ export async function buildApp(options: AppOptions) {
   agentsRoutes(app, { agents });
   customersRoutes(app, { customers });
   interactionsRoutes(app, { interactions, outbound });
+  attachmentsRoutes(app, { attachments });
   routingRoutes(app, {
     routing,
     offers: routing.offers,
@@ -362,6 +378,8 @@ export async function buildApp(options: AppOptions) {
     interactions,
     rules,
     rulesSync,
+    transfers,
+    dispositions,
   });
   auditRoutes(app, { audit: repositories.audit });
   cannedRepliesRoutes(app, { cannedReplies });
@@ -383,9 +401,11 @@ export async function buildApp(options: AppOptions) {
         expiresAt: o.expiresAt,
         reason: o.reason,
       })),
+    openWorkOf: async (agentId) =>
+      (await repositories.routing.worklistOf(agentId)).map((item) => item.interactionId),
     events,
   });
-  // 5. Channels: web chat (namespace /chat, GET /widget.js, the chat sender).
+  // 5. Channels: web chat (namespace /chat, GET /widget.js, visitors' images, the chat sender).
   attachWebchat(app, {
     io,
     config,
@@ -399,6 +419,7 @@ export async function buildApp(options: AppOptions) {
     outboundRegistry,
     events,
     answers: cannedReplies,
+    attachments,
   });
 
   const services = {
@@ -411,6 +432,8 @@ export async function buildApp(options: AppOptions) {
     agentStates,
     presence,
     routing,
+    transfers,
+    dispositions,
     auth,
     cannedReplies,
     duplicateDetector,

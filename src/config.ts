@@ -1,4 +1,5 @@
 import { isSupportedCountry, type CountryCode } from 'libphonenumber-js';
+import { imageTypes, isImageType, type ImageType } from './interactions/image-sniffer.js';
 
 /*
  * Settings, read from the environment once (in main.ts or the test setup) and passed down explicitly:
@@ -43,6 +44,18 @@ export interface Config {
   watchRoutingRules: boolean;
   /** Web chat (channels/webchat/): the widgets by id, their limits, and the conversation token key. */
   webchat: WebchatConfig;
+  /**
+   * Images web chat visitors may send (beside `webchat` rather than in it, so that settings that spell out
+   * `webchat`, as tests do, keep these defaults).
+   */
+  webchatImages: WebchatImageLimits;
+}
+
+export interface WebchatImageLimits {
+  /** The largest image accepted, in bytes (WEBCHAT_MAX_IMAGE_BYTES, default 5 MiB). */
+  maxBytes: number;
+  /** The types accepted, as sniffed from the bytes (WEBCHAT_IMAGE_TYPES, a comma list; default all four). */
+  types: ImageType[];
 }
 
 export interface WebchatWidget {
@@ -124,6 +137,19 @@ function positiveCount(env: NodeJS.ProcessEnv, name: string, fallback: number): 
   return value;
 }
 
+function webchatImageTypes(env: NodeJS.ProcessEnv): ImageType[] {
+  const listed = env.WEBCHAT_IMAGE_TYPES?.split(',')
+    .map((t) => t.trim().toLowerCase())
+    .filter(Boolean);
+  if (!listed?.length) return Object.keys(imageTypes) as ImageType[];
+  const unknown = listed.filter((t) => !isImageType(t));
+  if (unknown.length)
+    throw new ConfigError(
+      `WEBCHAT_IMAGE_TYPES: ${unknown.join(', ')} not among ${Object.keys(imageTypes).join(', ')}`,
+    );
+  return [...new Set(listed)] as ImageType[];
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const port = Number(env.PORT ?? 3000);
   if (!Number.isInteger(port) || port < 0 || port > 65535)
@@ -166,6 +192,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxMessageChars: positiveCount(env, 'WEBCHAT_MAX_MESSAGE_CHARS', 4000),
       rateLimitMessages: positiveCount(env, 'WEBCHAT_RATE_LIMIT_MESSAGES', 10),
       rateLimitWindowMs: positiveMs(env, 'WEBCHAT_RATE_LIMIT_WINDOW_MS', 10_000),
+    },
+    webchatImages: {
+      maxBytes: positiveCount(env, 'WEBCHAT_MAX_IMAGE_BYTES', 5 * 1024 * 1024),
+      types: webchatImageTypes(env),
     },
   };
 }

@@ -19,7 +19,8 @@ export interface InteractionEventPayloads {
     text?: string;
     html?: string;
     subject?: string;
-    attachments?: { fileName: string; contentType: string; sizeBytes: number }[];
+    /** `id`: the bytes are kept by the core and served by `GET /api/attachments/:id`. */
+    attachments?: { id?: string; fileName: string; contentType: string; sizeBytes: number }[];
     hints?: Record<string, unknown>;
     identities?: { kind: string; value: string }[];
   };

@@ -39,6 +39,20 @@ export interface ChatMessagePush {
   text: string;
   agentName: string | null;
   at: string;
+  /** A visitor's images (absent: none). */
+  attachments?: ChatAttachmentPush[];
+}
+
+/**
+ * An image the visitor sent. `url` is a path on the chat server: GET it with `?widgetId=` (and `userId`,
+ * `userHash` for a validated user) and the header `Authorization: Bearer <token>`.
+ */
+export interface ChatAttachmentPush {
+  id: string;
+  fileName: string;
+  contentType: string;
+  sizeBytes: number;
+  url: string;
 }
 
 /** Sent once on connect: the token to keep, and the conversation so far (its latest interaction). */
@@ -51,6 +65,8 @@ export interface ChatSessionPush {
   messages: ChatMessagePush[];
   /** Standard answers offered and not answered yet, while nobody has taken the chat; else null. */
   suggestions: ChatSuggestionsPush | null;
+  /** What `POST /chat/attachments` takes: the largest image in bytes, and its types (checked by content). */
+  imageLimits: { maxBytes: number; types: string[] };
 }
 
 /**

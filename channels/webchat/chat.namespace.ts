@@ -10,15 +10,21 @@
  * ChannelSender registered here; typing, "agent joined" and "chat closed" come from domain events.
  * A new interaction's first message is matched against the standard answers offered to visitors (src/answers):
  * matches are pushed as `answers:suggested` while routing goes on, and the visitor's `suggestions:answer` is
- * logged (one that helped ends the contact as self-served).
+ * logged (one that helped ends the contact as self-served). A visitor's image arrives over HTTP
+ * (attachments.routes.ts) and is ingested here too (`receiveImage`), like a message.
  */
 import type { FastifyBaseLogger } from 'fastify';
 import { pendingSuggestionsIn, type CannedRepliesService } from '../../src/answers/canned-replies.service.js';
 import type { Namespace, Server, Socket } from 'socket.io';
-import type { WebchatConfig } from '../../src/config.js';
+import type { WebchatConfig, WebchatImageLimits } from '../../src/config.js';
 import { AppError, isAppError } from '../../src/errors.js';
 import type { DomainEvents } from '../../src/events.js';
-import type { InboundContact, IngestResult, RawIdentity } from '../../src/interactions/inbound-contact.js';
+import type {
+  InboundAttachment,
+  InboundContact,
+  IngestResult,
+  RawIdentity,
+} from '../../src/interactions/inbound-contact.js';
 import type { InteractionsService } from '../../src/interactions/interactions.service.js';
 import {
   PermanentDeliveryError,
@@ -33,6 +39,7 @@ import {
   chatRequestValidators,
   conversationRoom,
   type AckResult,
+  type ChatAttachmentPush,
   type ChatClientToServerEvents,
   type ChatMessagePush,
   type ChatRequest,
@@ -44,7 +51,7 @@ import {
   type ConversationId,
 } from './chat-events.js';
 import type { ConversationStore, VisitorProfile } from './conversation.store.js';
-import { isValidUserHash, type ConversationTokens } from './visitor-auth.js';
+import { admitVisitor, type ConversationTokens } from './visitor-auth.js';
 
 type ChatNamespace = Namespace<
   ChatClientToServerEvents,
@@ -66,6 +73,7 @@ type RequestHandler<E extends ChatRequestName> = (
 
 export interface ChatNamespaceDeps {
   config: WebchatConfig;
+  imageLimits: WebchatImageLimits;
   /** Resolves once the token key is read (from the config, or Redis). */
   tokens: Promise<ConversationTokens>;
   store: ConversationStore;
@@ -80,8 +88,26 @@ export interface ChatNamespaceDeps {
 }
 
 const threadKeyOf = (conversationId: ConversationId) => `webchat:${conversationId}`;
-const conversationOfThread = (threadKey: string | null): ConversationId | undefined =>
+export const conversationOfThread = (threadKey: string | null): ConversationId | undefined =>
   threadKey?.startsWith('webchat:') ? threadKey.slice('webchat:'.length) : undefined;
+
+/** The images a message.received payload lists whose bytes the core keeps (they have an id). */
+export function attachmentPushesOf(payload: { attachments?: unknown }): ChatAttachmentPush[] {
+  if (!Array.isArray(payload.attachments)) return [];
+  return (payload.attachments as Partial<InboundAttachment>[]).flatMap((a) =>
+    typeof a.id === 'string'
+      ? [
+          {
+            id: a.id,
+            fileName: String(a.fileName),
+            contentType: String(a.contentType),
+            sizeBytes: Number(a.sizeBytes),
+            url: `/chat/attachments/${a.id}`,
+          },
+        ]
+      : [],
+  );
+}
 
 export function registerChatNamespace(io: Server, deps: ChatNamespaceDeps) {
   const nsp = io.of('/chat') as unknown as ChatNamespace;
@@ -92,7 +118,12 @@ export function registerChatNamespace(io: Server, deps: ChatNamespaceDeps) {
   function contactOf(
     data: ChatSocketData,
     profile: VisitorProfile,
-    message: { externalId: string; text: string; hints: Record<string, string | boolean> },
+    message: {
+      externalId: string;
+      text?: string;
+      hints: Record<string, string | boolean>;
+      attachments?: InboundAttachment[];
+    },
   ): InboundContact {
     const identities: RawIdentity[] = [
       {
@@ -108,7 +139,8 @@ export function registerChatNamespace(io: Server, deps: ChatNamespaceDeps) {
       identities,
       ...(profile.name && { displayName: profile.name }),
       threadKey: threadKeyOf(data.conversationId),
-      text: message.text,
+      ...(message.text !== undefined && { text: message.text }),
+      ...(message.attachments && { attachments: message.attachments }),
       hints: {
         widgetId: data.widgetId,
         ...(data.locale && { locale: data.locale }),
@@ -275,7 +307,11 @@ export function registerChatNamespace(io: Server, deps: ChatNamespaceDeps) {
   /** The conversation so far: its latest interaction's messages, for a widget that (re)connected. */
   async function sessionOf(data: ChatSocketData): Promise<ChatSessionPush> {
     const token = (await deps.tokens).issue(data.widgetId, data.conversationId);
-    const base = { token, conversationId: data.conversationId };
+    const base = {
+      token,
+      conversationId: data.conversationId,
+      imageLimits: { maxBytes: deps.imageLimits.maxBytes, types: deps.imageLimits.types },
+    };
     const { interactionId } = await deps.store.find(data.conversationId);
     if (!interactionId)
       return {
@@ -293,9 +329,11 @@ export function registerChatNamespace(io: Server, deps: ChatNamespaceDeps) {
         text?: string;
         agentName?: string;
         hints?: { clientId?: string };
+        attachments?: unknown;
       };
       if (event.type !== 'message.received' && event.type !== 'message.sent') continue;
       const isVisitor = event.type === 'message.received';
+      const attachments = isVisitor ? attachmentPushesOf(payload) : [];
       messages.push({
         id: event.id,
         clientId: isVisitor ? (payload.hints?.clientId ?? null) : null,
@@ -303,6 +341,7 @@ export function registerChatNamespace(io: Server, deps: ChatNamespaceDeps) {
         text: payload.text ?? '',
         agentName: isVisitor ? null : (payload.agentName ?? null),
         at: new Date(event.occurredAt).toISOString(),
+        ...(attachments.length > 0 && { attachments }),
       });
     }
     const isOpen = interaction.status !== 'closed';
@@ -321,32 +360,18 @@ export function registerChatNamespace(io: Server, deps: ChatNamespaceDeps) {
     const auth: unknown = socket.handshake.auth;
     if (!chatHandshakeValidator.Check(auth))
       return next(handshakeError('VALIDATION_FAILED', 'The chat handshake is not valid.'));
-    const widget = deps.config.widgets[auth.widgetId];
-    if (!widget || !Object.hasOwn(deps.config.widgets, auth.widgetId))
-      return next(handshakeError('FORBIDDEN', 'Unknown widget.'));
-    // No Origin: not a browser, so not a page embedding the widget somewhere it is not allowed.
-    const { origin } = socket.handshake.headers;
-    if (origin && !widget.allowedOrigins.includes('*') && !widget.allowedOrigins.includes(origin))
-      return next(handshakeError('FORBIDDEN', 'This widget is not allowed on this site.'));
-    let userId: string | null = null;
-    if (auth.userId !== undefined) {
-      if (!widget.identitySecret || !isValidUserHash(widget.identitySecret, auth.userId, auth.userHash ?? ''))
-        return next(handshakeError('NOT_AUTHENTICATED', 'The visitor identity could not be verified.'));
-      userId = auth.userId;
-    } else if (widget.isIdentityRequired) {
-      return next(handshakeError('NOT_AUTHENTICATED', 'This widget needs a verified visitor identity.'));
-    }
-    deps.tokens.then(
-      (tokens) => {
-        // A validated user has one conversation wherever they chat from; a forged or foreign token starts
-        // anew.
-        const conversationId = userId
-          ? tokens.conversationOfUser(auth.widgetId, userId)
-          : ((auth.token && tokens.verify(auth.widgetId, auth.token)) ?? tokens.newConversation());
-        socket.data = { widgetId: auth.widgetId, conversationId, userId, locale: auth.locale ?? null };
+    admitVisitor(
+      { widgets: deps.config.widgets, tokens: deps.tokens },
+      auth,
+      socket.handshake.headers.origin,
+      { mayStart: true },
+    ).then(
+      (data) => {
+        socket.data = data;
         next();
       },
       (err: unknown) => {
+        if (isAppError(err)) return next(handshakeError(err.code, err.message));
         log.error({ err }, 'the chat token key could not be read');
         next(handshakeError('SERVICE_UNAVAILABLE'));
       },
@@ -420,6 +445,44 @@ export function registerChatNamespace(io: Server, deps: ChatNamespaceDeps) {
 
   return {
     sender,
+    /**
+     * A visitor's image, uploaded over HTTP (attachments.routes.ts): ingested like `message:send` (the same
+     * externalId, so a resend is a duplicate) and shown in every tab of the conversation. The attachments
+     * answered are the logged message's: on a duplicate, the first upload's, not `attachment`.
+     */
+    async receiveImage(
+      visitor: ChatSocketData,
+      clientId: string,
+      attachment: InboundAttachment & { id: string },
+    ): Promise<{ result: IngestResult; attachments: ChatAttachmentPush[] }> {
+      const { conversationId } = visitor;
+      const state = await deps.store.find(conversationId);
+      const result = await deps.ingest(
+        contactOf(visitor, state.profile, {
+          externalId: `webchat:${conversationId}:${clientId}`,
+          hints: { clientId },
+          attachments: [attachment],
+        }),
+      );
+      if (result.interactionId !== state.interactionId)
+        await deps.store.linkInteraction(conversationId, result.interactionId);
+      if (result.isDuplicate) {
+        const { events } = await deps.interactions.detail(result.interactionId);
+        const logged = events.find((event) => event.id === result.eventId);
+        return { result, attachments: logged ? attachmentPushesOf(logged.payload) : [] };
+      }
+      const attachments = attachmentPushesOf({ attachments: [attachment] });
+      toConversation(conversationId).emit('message', {
+        id: result.eventId,
+        clientId,
+        from: 'visitor',
+        text: '',
+        agentName: null,
+        at: new Date().toISOString(),
+        attachments,
+      });
+      return { result, attachments };
+    },
     stop() {
       for (const off of unsubscribe) off();
     },

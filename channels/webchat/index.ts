@@ -1,7 +1,7 @@
 /*
  * The web chat channel, attached to the app: the `/chat` namespace on the process's socket.io server, the
- * chat ChannelSender for agents' replies, and the widget's routes. app.ts calls attachWebchat after
- * attachRealtime (it needs the io server) and before the app is ready (it adds routes).
+ * chat ChannelSender for agents' replies, the widget's routes and the visitors' image routes. app.ts calls
+ * attachWebchat after attachRealtime (it needs the io server) and before the app is ready (it adds routes).
  */
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
@@ -10,11 +10,13 @@ import type { CannedRepliesService } from '../../src/answers/canned-replies.serv
 import type { Config } from '../../src/config.js';
 import type { AgentSnapshot } from '../../src/db/repositories/routing.repository.js';
 import type { DomainEvents } from '../../src/events.js';
+import type { AttachmentsService } from '../../src/interactions/attachments.service.js';
 import type { InboundContact, IngestResult } from '../../src/interactions/inbound-contact.js';
 import type { InteractionsService } from '../../src/interactions/interactions.service.js';
 import type { OutboundRegistry } from '../../src/interactions/outbound-message.js';
 import type { RulesSource } from '../../src/routing/dispatch.service.js';
 import type { RoutingService } from '../../src/routing/routing.service.js';
+import { chatAttachmentRoutes } from './attachments.routes.js';
 import { createChatAvailability } from './availability.js';
 import { registerChatNamespace } from './chat.namespace.js';
 import { createConversationStore } from './conversation.store.js';
@@ -27,7 +29,7 @@ export function attachWebchat(
   app: FastifyInstance,
   deps: {
     io: Server;
-    config: Pick<Config, 'webchat' | 'redisPrefix'>;
+    config: Pick<Config, 'webchat' | 'webchatImages' | 'redisPrefix'>;
     redis: Redis;
     ingest: (contact: InboundContact) => Promise<IngestResult>;
     interactions: Pick<InteractionsService, 'detail'>;
@@ -38,6 +40,7 @@ export function attachWebchat(
     outboundRegistry: OutboundRegistry;
     events: DomainEvents;
     answers: Pick<CannedRepliesService, 'suggestForVisitor' | 'recordVisitorAnswer'>;
+    attachments: Pick<AttachmentsService, 'keep' | 'discard' | 'open'>;
   },
 ): void {
   const { config } = deps;
@@ -46,10 +49,12 @@ export function attachWebchat(
   const tokens = tokenSecretOf(config.webchat.tokenSecret, deps.redis, config.redisPrefix).then(
     createConversationTokens,
   );
+  const store = createConversationStore({ redis: deps.redis, prefix: config.redisPrefix });
   const chat = registerChatNamespace(deps.io, {
     config: config.webchat,
+    imageLimits: config.webchatImages,
     tokens,
-    store: createConversationStore({ redis: deps.redis, prefix: config.redisPrefix }),
+    store,
     availability: createChatAvailability({ rules: deps.rules, workingAgents: deps.workingAgents }),
     ingest: deps.ingest,
     interactions: deps.interactions,
@@ -61,5 +66,13 @@ export function attachWebchat(
   });
   deps.outboundRegistry.register('chat', chat.sender);
   widgetRoutes(app);
+  chatAttachmentRoutes(app, {
+    config: config.webchat,
+    limits: config.webchatImages,
+    tokens,
+    store,
+    attachments: deps.attachments,
+    receiveImage: (...args) => chat.receiveImage(...args),
+  });
   app.addHook('preClose', async () => chat.stop());
 }

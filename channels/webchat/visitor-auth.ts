@@ -5,7 +5,9 @@
  */
 import { createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import type { ConversationId } from './chat-events.js';
+import type { WebchatWidget } from '../../src/config.js';
+import { AppError } from '../../src/errors.js';
+import type { ChatHandshake, ChatSocketData, ConversationId } from './chat-events.js';
 
 const hmac = (key: string, data: string) => createHmac('sha256', key).update(data).digest();
 
@@ -58,4 +60,47 @@ export async function tokenSecretOf(configured: string | undefined, redis: Redis
   const secret = await redis.get(key);
   if (!secret) throw new Error('the web chat token key could not be read from Redis');
   return secret;
+}
+
+/** Whether a page of `origin` may use the widget (no Origin: not a browser, so not a page embedding it). */
+export function isOriginAllowed(widget: WebchatWidget, origin: string | undefined): boolean {
+  return !origin || widget.allowedOrigins.includes('*') || widget.allowedOrigins.includes(origin);
+}
+
+/**
+ * Who a visitor is, from what the widget sends (the socket handshake's `auth`, or an upload's query and
+ * bearer token) and the page's Origin: the widget, its sites, identity validation, and the conversation.
+ * A validated user has one conversation wherever they chat from; otherwise the token names it. With
+ * `mayStart`, a missing, forged or foreign token starts a new conversation (the socket); without, it is
+ * refused (an upload or a read, which only make sense in a conversation the visitor has). Refusals are
+ * AppErrors; a token key that cannot be read rejects with its own error.
+ */
+export async function admitVisitor(
+  deps: { widgets: Record<string, WebchatWidget>; tokens: Promise<ConversationTokens> },
+  auth: ChatHandshake,
+  origin: string | undefined,
+  options: { mayStart: boolean },
+): Promise<ChatSocketData> {
+  const widget = Object.hasOwn(deps.widgets, auth.widgetId) ? deps.widgets[auth.widgetId] : undefined;
+  if (!widget) throw new AppError('FORBIDDEN', 'Unknown widget.');
+  if (!isOriginAllowed(widget, origin))
+    throw new AppError('FORBIDDEN', 'This widget is not allowed on this site.');
+  let userId: string | null = null;
+  if (auth.userId !== undefined) {
+    if (!widget.identitySecret || !isValidUserHash(widget.identitySecret, auth.userId, auth.userHash ?? ''))
+      throw new AppError('NOT_AUTHENTICATED', 'The visitor identity could not be verified.');
+    userId = auth.userId;
+  } else if (widget.isIdentityRequired) {
+    throw new AppError('NOT_AUTHENTICATED', 'This widget needs a verified visitor identity.');
+  }
+  const tokens = await deps.tokens;
+  let conversationId = userId
+    ? tokens.conversationOfUser(auth.widgetId, userId)
+    : auth.token && tokens.verify(auth.widgetId, auth.token);
+  if (!conversationId) {
+    if (!options.mayStart)
+      throw new AppError('NOT_AUTHENTICATED', 'This chat is not known: reload the page.');
+    conversationId = tokens.newConversation();
+  }
+  return { widgetId: auth.widgetId, conversationId, userId, locale: auth.locale ?? null };
 }

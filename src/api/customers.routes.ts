@@ -76,6 +76,26 @@ export function customersRoutes(base: FastifyInstance, deps: { customers: Custom
   );
 
   app.get(
+    '/api/customers/:id/duplicate-suggestions',
+    {
+      config: { access: roles.anyAgent },
+      schema: {
+        tags: ['customers'],
+        summary: "The customer's open duplicate suggestions, best first, each with the other customer",
+        params: IdParams,
+        response: {
+          200: Type.Object({
+            suggestions: Type.Array(
+              Type.Object({ ...DuplicateSuggestion.properties, otherCustomer: CustomerSummary }),
+            ),
+          }),
+        },
+      },
+    },
+    async (request) => ({ suggestions: await deps.customers.duplicatesOf(request.params.id) }),
+  );
+
+  app.get(
     '/api/duplicate-suggestions',
     {
       config: { access: roles.supervisor },

@@ -3,7 +3,9 @@ import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import type { AgentStateService } from '../agents/agent-state.service.js';
 import type { RoutingRepository } from '../db/repositories/routing.repository.js';
+import type { DispositionsService } from '../interactions/dispositions.service.js';
 import type { InteractionsService } from '../interactions/interactions.service.js';
+import type { TransferService } from '../interactions/transfer.service.js';
 import { AppError } from '../errors.js';
 import type { OffersService } from '../routing/offers.service.js';
 import type { RoutingService } from '../routing/routing.service.js';
@@ -13,8 +15,9 @@ import { currentAgent, roles } from './auth.guard.js';
 import { IdParams, LoggedEvent, Nullable, Uuid } from './schemas.js';
 
 /*
- * Routing over HTTP: an agent's own state and offers, closing work and wrap-up, manual control (assign,
- * transfer, pull), "why was this routed here" for an interaction, and the rules in force. The socket
+ * Routing over HTTP: an agent's own state and offers, closing work and wrap-up (with the interaction's
+ * disposition codes), manual control (assign, transfer with its picker of colleagues, pull), "why was this
+ * routed here" for an interaction, and the rules in force. The socket
  * (realtime/) offers the same actions to the console; both call the same services.
  */
 
@@ -57,6 +60,25 @@ const Target = Type.Union([
   ),
 ]);
 
+const TransferRefusal = Type.Object({
+  code: Type.Union([
+    Type.Literal('AGENT_NOT_WORKING'),
+    Type.Literal('AGENT_NOT_ELIGIBLE'),
+    Type.Literal('AGENT_AT_CAPACITY'),
+  ]),
+  reason: Type.String(),
+});
+
+const TransferTarget = Type.Object({
+  agentId: Uuid,
+  displayName: Type.String(),
+  state: Type.String(),
+  awayReason: Nullable(Type.String()),
+  load: Type.Integer(),
+  capacity: Type.Integer(),
+  refusal: Nullable(TransferRefusal),
+});
+
 const routingEventTypes = ['routing.', 'offer.', 'interaction.closed', 'agent.stateChanged'];
 
 export function routingRoutes(
@@ -69,6 +91,8 @@ export function routingRoutes(
     interactions: InteractionsService;
     rules: RulesStore;
     rulesSync: RulesSync;
+    transfers: TransferService;
+    dispositions: DispositionsService;
   },
 ) {
   const app = base.withTypeProvider<TypeBoxTypeProvider>();
@@ -211,7 +235,8 @@ export function routingRoutes(
       config: { access: roles.anyAgent },
       schema: {
         tags: ['routing'],
-        summary: 'Close an interaction (mine; supervisors: any), with a disposition code',
+        summary:
+          'Close an interaction (mine; supervisors: any), with a disposition code (required when its queue has a list)',
         params: IdParams,
         body: Type.Object(
           {
@@ -226,6 +251,7 @@ export function routingRoutes(
     async (request, reply) => {
       const agent = currentAgent(request);
       const isSupervisor = agent.role !== 'agent';
+      await deps.dispositions.check(request.params.id, request.body.disposition ?? null);
       await deps.routing.endContact(request.params.id, {
         actor: { type: 'agent', id: agent.id },
         reason: request.body.reason ?? (isSupervisor ? `closed by ${agent.role}` : 'agent closed'),
@@ -256,18 +282,57 @@ export function routingRoutes(
         const agent = currentAgent(request);
         const body = request.body;
         const target = 'agentId' in body ? { agentId: body.agentId } : { queue: body.queue };
-        await deps.routing.move(
-          request.params.id,
-          kind,
-          { agentId: agent.id, role: agent.role },
-          target,
-          body.note ?? null,
-        );
+        const actor = { agentId: agent.id, role: agent.role };
+        // A transfer to a colleague is checked first (working, eligible, room); a supervisor's assign overrides.
+        if (kind === 'transfer')
+          await deps.transfers.transfer(request.params.id, actor, target, body.note ?? null);
+        else await deps.routing.move(request.params.id, kind, actor, target, body.note ?? null);
         return reply.code(204).send(null);
       },
     );
   moveRoute('assign', roles.supervisor);
   moveRoute('transfer', roles.anyAgent);
+
+  app.get(
+    '/api/interactions/:id/transfer-targets',
+    {
+      config: { access: roles.anyAgent },
+      schema: {
+        tags: ['routing'],
+        summary:
+          'Colleagues to transfer to: state, load and capacity on its channel, and why one cannot take it now',
+        params: IdParams,
+        response: {
+          200: Type.Object({
+            channel: Type.String(),
+            queue: Nullable(Type.String()),
+            agents: Type.Array(TransferTarget),
+          }),
+        },
+      },
+    },
+    async (request) => deps.transfers.targets(request.params.id, currentAgent(request).id),
+  );
+
+  app.get(
+    '/api/interactions/:id/dispositions',
+    {
+      config: { access: roles.anyAgent },
+      schema: {
+        tags: ['routing'],
+        summary: 'The disposition codes this interaction closes with (its queue’s, else the default list)',
+        params: IdParams,
+        response: {
+          200: Type.Object({
+            queue: Nullable(Type.String()),
+            isRequired: Type.Boolean(),
+            dispositions: Type.Array(Type.Object({ code: Type.String(), label: Type.String() })),
+          }),
+        },
+      },
+    },
+    async (request) => deps.dispositions.of(request.params.id),
+  );
 
   app.post(
     '/api/interactions/:id/pull',

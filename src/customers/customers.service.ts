@@ -97,6 +97,32 @@ export function createCustomersService(deps: CustomersServiceDeps) {
       };
     },
 
+    /** The customer's open duplicate suggestions, best first, each with the other customer it names. */
+    async duplicatesOf(id: string): Promise<(DuplicateSuggestion & { otherCustomer: CustomerSummary })[]> {
+      await live(id);
+      const open = (await deps.duplicates.forCustomer(id)).filter((s) => s.status === 'open');
+      const withOthers = await Promise.all(
+        open.map(async (suggestion) => {
+          const other = await deps.customers.findById(
+            suggestion.customerId === id ? suggestion.otherCustomerId : suggestion.customerId,
+          );
+          return other && !other.mergedIntoId
+            ? [
+                {
+                  ...suggestion,
+                  otherCustomer: {
+                    id: other.id,
+                    displayName: other.displayName,
+                    identities: other.identities,
+                  },
+                },
+              ]
+            : [];
+        }),
+      );
+      return withOthers.flat().sort((a, b) => b.score - a.score);
+    },
+
     listSuggestions: (status: 'open' | 'merged' | 'dismissed', limit: number) =>
       deps.duplicates.list(status, limit),
 

@@ -110,6 +110,13 @@ export interface AttachmentsTable {
   created_at: CreatedAt;
 }
 
+/** The bytes of attachments the core keeps itself (web chat images), by their attachments row's storage key. */
+export interface AttachmentContentsTable {
+  storage_key: string;
+  content: Buffer;
+  created_at: CreatedAt;
+}
+
 export interface DuplicateSuggestionsTable {
   id: Generated<string>;
   customer_id: string;
@@ -213,6 +220,7 @@ export interface Database {
   interactions: InteractionsTable;
   interaction_events: InteractionEventsTable;
   attachments: AttachmentsTable;
+  attachment_contents: AttachmentContentsTable;
   duplicate_suggestions: DuplicateSuggestionsTable;
   identity_mentions: IdentityMentionsTable;
   audit_log: AuditLogTable;

@@ -17,6 +17,8 @@ export interface RawIdentity {
 }
 
 export interface InboundAttachment {
+  /** The id clients fetch the bytes by (`GET /api/attachments/:id`), for bytes the core keeps. */
+  id?: string;
   fileName: string;
   contentType: string;
   sizeBytes: number;

@@ -70,6 +70,7 @@ function toRecord(contact: InboundContact, region: CountryCode): IngestRecord {
     ...(contact.subject !== undefined && { subject: contact.subject }),
     ...(contact.attachments?.length && {
       attachments: contact.attachments.map((a) => ({
+        ...(a.id !== undefined && { id: a.id }),
         fileName: a.fileName,
         contentType: a.contentType,
         sizeBytes: a.sizeBytes,

@@ -69,6 +69,8 @@ export interface AgentNamespaceDeps {
   offers: Pick<OffersService, 'accept' | 'reject'>;
   /** The agent's live offers, re-sent on connect so that a reloaded console shows them again. */
   liveOffersOf: (agentId: AgentId) => Promise<OfferPush[]>;
+  /** The interactions the agent works now: a socket that connects follows them (their events, typing). */
+  openWorkOf: (agentId: AgentId) => Promise<string[]>;
   events: DomainEvents;
   log: FastifyBaseLogger;
 }
@@ -216,6 +218,11 @@ export function registerAgentNamespace(io: Server, deps: AgentNamespaceDeps) {
       () => void track(registered.then(() => deps.presence.disconnected(agentId, socket.id))),
     );
     void track(sendSnapshot(socket, agentId));
+    void track(
+      deps
+        .openWorkOf(agentId)
+        .then((ids) => (ids.length ? socket.join(ids.map(interactionRoom)) : undefined)),
+    );
   });
 
   let isBeating = false;
@@ -307,7 +314,19 @@ export function registerAgentNamespace(io: Server, deps: AgentNamespaceDeps) {
     ),
     deps.events.subscribe('interaction.assigned', ({ interactionId, agentId, kind, byAgentId }) => {
       follow(agentId, interactionId);
-      toInteraction(interactionId, 'interaction.assigned', null, { agentId, kind, byAgentId });
+      // The new holder's sockets are told through their own room too: the join above goes through the
+      // adapter (Redis) and may land after this emit.
+      nsp.to([interactionRoom(interactionId), agentRoom(agentId)]).emit('interaction:event', {
+        interactionId,
+        type: 'interaction.assigned',
+        eventId: null,
+        payload: { agentId, kind, byAgentId },
+      });
+      // Whoever held it before stops following it (no more of its events, no typing on it).
+      nsp
+        .in(interactionRoom(interactionId))
+        .except(agentRoom(agentId))
+        .socketsLeave(interactionRoom(interactionId));
     }),
     deps.events.subscribe('interaction.closed', ({ interactionId, reason, wasWaiting }) =>
       toInteraction(interactionId, 'interaction.closed', null, { reason, wasWaiting }),

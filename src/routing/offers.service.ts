@@ -64,6 +64,14 @@ export function createOffersService(deps: {
       const result = await deps.routing.settle({ outcome: 'accepted', offerId, agentId });
       if (result.status !== 'settled') refuse(result);
       deps.events.publish('offer.accepted', { offerId, interactionId: result.interactionId, agentId });
+      // The settle function moved an available agent on to the contact: their console shows it.
+      if (result.stateBefore === 'available')
+        deps.events.publish('agent.stateChanged', {
+          agentId,
+          from: 'available',
+          to: 'on_contact',
+          reason: null,
+        });
       return { interactionId: result.interactionId };
     },
 

@@ -140,6 +140,22 @@ async function cannedReply(): Promise<{ id: string }> {
   );
 }
 
+/** An attachment whose bytes the core keeps, on a new email (as a web chat image is kept). */
+async function storedAttachment(): Promise<string> {
+  const id = randomUUID();
+  const content = Buffer.from('%PDF-1.7\n');
+  await ctx.services.db.insertInto('attachment_contents').values({ storage_key: id, content }).execute();
+  await ctx.services.ingest({
+    channel: 'email',
+    externalId: `<${randomUUID()}@roles>`,
+    identities: [{ kind: 'email', value: 'roles@roles.example' }],
+    attachments: [
+      { id, storageKey: id, fileName: 'scan.pdf', contentType: 'application/pdf', sizeBytes: content.length },
+    ],
+  });
+  return id;
+}
+
 const callerId = (caller: Caller) => (caller === 'anonymous' ? undefined : agentIds[caller]);
 const interactionStatus = async (id: string) =>
   (await ctx.services.repositories.interactions.findById(id))?.status;
@@ -259,6 +275,13 @@ const table: RouteRow[] = [
     access: anyAgent,
     success: 200,
     call: async () => ({ url: `/api/customers/${customerId}/timeline?limit=10` }),
+  },
+  {
+    method: 'GET',
+    path: '/api/customers/:id/duplicate-suggestions',
+    access: anyAgent,
+    success: 200,
+    call: async () => ({ url: `/api/customers/${customerId}/duplicate-suggestions` }),
   },
   {
     method: 'GET',
@@ -450,6 +473,20 @@ const table: RouteRow[] = [
     },
   },
   {
+    method: 'GET',
+    path: '/api/interactions/:id/transfer-targets',
+    access: anyAgent,
+    success: 200,
+    call: async () => ({ url: `/api/interactions/${interactionId}/transfer-targets` }),
+  },
+  {
+    method: 'GET',
+    path: '/api/interactions/:id/dispositions',
+    access: anyAgent,
+    success: 200,
+    call: async () => ({ url: `/api/interactions/${interactionId}/dispositions` }),
+  },
+  {
     method: 'POST',
     path: '/api/interactions/:id/pull',
     access: anyAgent,
@@ -486,6 +523,13 @@ const table: RouteRow[] = [
     access: anyAgent,
     success: 200,
     call: async () => ({ url: `/api/interactions/${interactionId}/routing` }),
+  },
+  {
+    method: 'GET',
+    path: '/api/attachments/:id',
+    access: anyAgent,
+    success: 200,
+    call: async () => ({ url: `/api/attachments/${await storedAttachment()}` }),
   },
   {
     method: 'GET',

@@ -76,12 +76,62 @@ export interface Identity {
 export interface Customer {
   id: string;
   displayName: string | null;
+  mergedIntoId: string | null;
   identities: Identity[];
   account: { id: string; name: string; tier: string; ownerName: string | null } | null;
 }
 
 export interface Queue {
   name: string;
+}
+
+export interface CustomerSummary {
+  id: string;
+  displayName: string | null;
+  identities: Identity[];
+}
+
+/** An open duplicate suggestion on a customer's profile, naming the other customer. */
+export interface DuplicateSuggestion {
+  id: string;
+  score: number;
+  reasons: { code: string; detail: string }[];
+  otherCustomer: CustomerSummary;
+}
+
+export interface TimelinePage {
+  /** Newest first. */
+  events: LoggedEvent[];
+  /** Older events: pass back as `cursor`; null when there are none. */
+  nextCursor: string | null;
+}
+
+export type TransferRefusalCode = 'AGENT_NOT_WORKING' | 'AGENT_NOT_ELIGIBLE' | 'AGENT_AT_CAPACITY';
+
+/** A colleague in the transfer picker: state, load on the interaction's channel, and why not (if not). */
+export interface TransferTarget {
+  agentId: string;
+  displayName: string;
+  state: AgentState;
+  awayReason: string | null;
+  load: number;
+  capacity: number;
+  refusal: { code: TransferRefusalCode; reason: string } | null;
+}
+
+export interface Disposition {
+  code: string;
+  label: string;
+}
+
+export interface RoutingOffer {
+  id: string;
+  agentId: string;
+  queue: string;
+  strategy: string;
+  reason: string;
+  status: string;
+  offeredAt: string;
 }
 
 export type ChannelName = 'voice' | 'email' | 'chat' | 'fax';
@@ -163,17 +213,52 @@ export const api = {
     ),
   customer: (customerId: string) =>
     request<{ customer: Customer; interactions: Interaction[] }>('GET', `/api/customers/${id(customerId)}`),
+  searchCustomers: (q: string, limit = 10) =>
+    request<{ customers: CustomerSummary[] }>(
+      'GET',
+      `/api/customers?${new URLSearchParams({ q, limit: String(limit) })}`,
+    ),
+  customerTimeline: (customerId: string, cursor?: string, limit = 50) =>
+    request<TimelinePage>(
+      'GET',
+      `/api/customers/${id(customerId)}/timeline?${new URLSearchParams({ limit: String(limit), ...(cursor && { cursor }) })}`,
+    ),
+  duplicateSuggestions: (customerId: string) =>
+    request<{ suggestions: DuplicateSuggestion[] }>(
+      'GET',
+      `/api/customers/${id(customerId)}/duplicate-suggestions`,
+    ),
+  transferTargets: (interactionId: string) =>
+    request<{ channel: string; queue: string | null; agents: TransferTarget[] }>(
+      'GET',
+      `/api/interactions/${id(interactionId)}/transfer-targets`,
+    ),
+  dispositions: (interactionId: string) =>
+    request<{ queue: string | null; isRequired: boolean; dispositions: Disposition[] }>(
+      'GET',
+      `/api/interactions/${id(interactionId)}/dispositions`,
+    ),
+  routing: (interactionId: string) =>
+    request<{ decisions: LoggedEvent[]; offers: RoutingOffer[] }>(
+      'GET',
+      `/api/interactions/${id(interactionId)}/routing`,
+    ),
   reply: (interactionId: string, text: string) =>
     request<{ event: LoggedEvent }>('POST', `/api/interactions/${id(interactionId)}/messages`, { text }),
   note: (interactionId: string, text: string) =>
     request<{ event: LoggedEvent }>('POST', `/api/interactions/${id(interactionId)}/notes`, { text }),
-  close: (interactionId: string, disposition: string) =>
-    request<unknown>('POST', `/api/interactions/${id(interactionId)}/close`, { disposition }),
-  transfer: (interactionId: string, queue: string, note?: string) =>
+  /** Without a code when none is configured; the server refuses a missing or unknown one when it is. */
+  close: (interactionId: string, disposition: string | null) =>
+    request<unknown>(
+      'POST',
+      `/api/interactions/${id(interactionId)}/close`,
+      disposition ? { disposition } : {},
+    ),
+  transfer: (interactionId: string, target: { queue: string } | { agentId: string }, note?: string) =>
     request<unknown>(
       'POST',
       `/api/interactions/${id(interactionId)}/transfer`,
-      note ? { queue, note } : { queue },
+      note ? { ...target, note } : target,
     ),
   queues: () => request<{ queues: Queue[] }>('GET', '/api/routing/rules'),
   cannedReplies: (q: string, channel?: string, limit = 20) =>

@@ -1,4 +1,4 @@
-/* global window, document, localStorage, URL, setTimeout, clearTimeout */
+/* global window, document, localStorage, URL, URLSearchParams, FormData, fetch, setTimeout, clearTimeout */
 /*
  * Switchboard web chat widget. Embed:
  *   <script>window.SwitchboardChat = { widgetId: 'default', position: 'right', colour: '#2563eb',
@@ -6,7 +6,8 @@
  *   <script src="https://switchboard.example/widget.js" async></script>
  * Renders in a shadow root. Everything a person typed is rendered with textContent, never as HTML. The
  * conversation token is kept in localStorage, so the conversation survives page loads. Element
- * data-testids are stable (channels/webchat/README.md).
+ * data-testids are stable (channels/webchat/README.md). Images (the paperclip, a paste or a drop) are
+ * uploaded over HTTP with the conversation token and shown from blob URLs fetched the same way.
  */
 (function () {
   'use strict';
@@ -36,6 +37,10 @@
     needPerson: 'I still need a person',
     selfServed: 'Glad that helped. Start a new chat any time.',
     stillWaiting: 'Thanks: a person will be with you shortly.',
+    attach: 'Send an image',
+    sendingImage: 'Sending image…',
+    imageTooLarge: 'This image is too large to send.',
+    imageFailed: 'The image could not be sent.',
   };
   Object.assign(texts, settings.texts || {});
 
@@ -70,7 +75,11 @@
     'input,textarea{font:inherit;padding:6px;border:1px solid #ccc;border-radius:4px}' +
     'button.primary{background:' +
     colour +
-    ';color:#fff;border:0;padding:8px;border-radius:4px}';
+    ';color:#fff;border:0;padding:8px;border-radius:4px}' +
+    '.msg img{display:block;max-width:100%;max-height:200px;margin-top:4px;border-radius:4px}' +
+    '.composer-actions{display:flex;gap:6px}.composer-actions .primary{flex:1}' +
+    '.attach{border:1px solid #ccc;background:#fff;border-radius:4px;padding:0 10px;cursor:pointer;' +
+    'font-size:16px}';
   root.appendChild(style);
 
   function el(tag, attrs, text) {
@@ -127,9 +136,30 @@
   // Composer.
   var composer = el('form', { 'data-testid': 'sb-composer', hidden: '' });
   var input = field(composer, 'text', texts.placeholder, 'textarea', 'sb-input');
-  composer.appendChild(
+  var composerActions = el('div', { class: 'composer-actions' });
+  var attach = el(
+    'button',
+    {
+      class: 'attach',
+      type: 'button',
+      'data-testid': 'sb-attach',
+      'aria-label': texts.attach,
+      title: texts.attach,
+    },
+    '📎',
+  );
+  var fileInput = el('input', {
+    type: 'file',
+    accept: 'image/png,image/jpeg,image/gif,image/webp',
+    'data-testid': 'sb-file',
+    hidden: '',
+  });
+  composerActions.appendChild(attach);
+  composerActions.appendChild(fileInput);
+  composerActions.appendChild(
     el('button', { class: 'primary', type: 'submit', 'data-testid': 'sb-send' }, texts.send),
   );
+  composer.appendChild(composerActions);
 
   // Leave a message (nobody available, after hours).
   var leave = el('form', { 'data-testid': 'sb-leave-message', hidden: '' });
@@ -161,8 +191,12 @@
       'data-from': message.from,
     });
     node.textContent = message.text;
+    (message.attachments || []).forEach(function (attachment) {
+      showImage(node, attachment);
+    });
     list.appendChild(node);
     list.scrollTop = list.scrollHeight;
+    return node;
   }
   function note(text, testid) {
     list.appendChild(el('div', { class: 'note', 'data-testid': testid || 'sb-note' }, text));
@@ -210,6 +244,81 @@
     return Date.now().toString(36) + '-' + Math.random().toString(36).slice(2, 10);
   }
 
+  // --- images -------------------------------------------------------------------------------------------
+  var chatToken = null;
+  var imageLimits = null;
+
+  /** The query that names this visitor to the image routes (the token goes in a header). */
+  function visitorQuery(extra) {
+    var params = new URLSearchParams(extra || {});
+    params.set('widgetId', widgetId);
+    if (settings.userId) {
+      params.set('userId', String(settings.userId));
+      params.set('userHash', String(settings.userHash || ''));
+    }
+    return params.toString();
+  }
+
+  /** An image of the conversation, fetched with the token and shown from a blob URL; a click opens it. */
+  function showImage(node, attachment) {
+    var link = el('a', { target: '_blank', rel: 'noopener', 'data-testid': 'sb-image-link' });
+    var image = el('img', { alt: attachment.fileName, 'data-testid': 'sb-image' });
+    link.appendChild(image);
+    node.appendChild(link);
+    fetch(base + attachment.url + '?' + visitorQuery(), { headers: { authorization: 'Bearer ' + chatToken } })
+      .then(function (response) {
+        if (!response.ok) throw new Error(String(response.status));
+        return response.blob();
+      })
+      .then(function (blob) {
+        var url = URL.createObjectURL(blob);
+        image.src = url;
+        link.href = url;
+        list.scrollTop = list.scrollHeight;
+      })
+      .catch(function () {
+        link.replaceWith(el('span', { class: 'note' }, attachment.fileName));
+      });
+  }
+
+  /**
+   * Uploads one image as a message. The server decides what is an image (by its bytes) and refuses with a
+   * message that is shown; a refusal leaves the rest of the chat, and what is typed, as it was.
+   */
+  function sendImage(file) {
+    if (!chatToken || composer.hidden) return;
+    if (imageLimits && file.size > imageLimits.maxBytes) return note(texts.imageTooLarge, 'sb-error');
+    var clientId = newId();
+    var node = addMessage({ id: clientId, clientId: clientId, from: 'visitor', text: '' });
+    var pending = el('span', { class: 'note', 'data-testid': 'sb-image-pending' }, texts.sendingImage);
+    node.appendChild(pending);
+    var form = new FormData();
+    form.append('file', file, file.name || 'image');
+    var query = { clientId: clientId };
+    if (settings.locale) query.locale = settings.locale;
+    fetch(base + '/chat/attachments?' + visitorQuery(query), {
+      method: 'POST',
+      headers: { authorization: 'Bearer ' + chatToken },
+      body: form,
+    })
+      .then(function (response) {
+        return response.json().then(function (body) {
+          if (!response.ok) throw new Error((body && body.error && body.error.message) || texts.imageFailed);
+          return body;
+        });
+      })
+      .then(function (sent) {
+        pending.remove();
+        sent.attachments.forEach(function (attachment) {
+          showImage(node, attachment);
+        });
+      })
+      .catch(function (error) {
+        node.remove();
+        note((error && error.message) || texts.imageFailed, 'sb-error');
+      });
+  }
+
   var socket = null;
   function connect() {
     var auth = { widgetId: widgetId };
@@ -223,6 +332,8 @@
     socket = window.io(base + '/chat', { auth: auth, transports: ['websocket', 'polling'] });
     socket.on('chat:session', function (session) {
       localStorage.setItem(tokenKey, session.token);
+      chatToken = session.token;
+      imageLimits = session.imageLimits || null;
       session.messages.forEach(addMessage);
       if (session.agentName) agentName.textContent = session.agentName;
       showSuggestions(session.suggestions);
@@ -285,8 +396,39 @@
     if (!text) return;
     var clientId = newId();
     input.value = '';
+    // A message ends the typing burst: the next keystroke announces typing again (the first burst of a
+    // chat was announced before its interaction existed, and nobody heard it).
+    if (typingTimer) {
+      clearTimeout(typingTimer);
+      typingTimer = null;
+      socket.emit('typing', { isTyping: false });
+    }
     addMessage({ id: clientId, clientId: clientId, from: 'visitor', text: text });
     send('message:send', { clientId: clientId, text: text });
+  });
+
+  attach.addEventListener('click', function () {
+    fileInput.click();
+  });
+  fileInput.addEventListener('change', function () {
+    Array.prototype.forEach.call(fileInput.files || [], sendImage);
+    fileInput.value = '';
+  });
+  // Pasted or dropped files are sent as images (the server refuses what is not one); pasted text stays
+  // a paste.
+  input.addEventListener('paste', function (event) {
+    var images = Array.prototype.slice.call((event.clipboardData && event.clipboardData.files) || []);
+    if (!images.length) return;
+    event.preventDefault();
+    images.forEach(sendImage);
+  });
+  panel.addEventListener('dragover', function (event) {
+    if (!composer.hidden) event.preventDefault();
+  });
+  panel.addEventListener('drop', function (event) {
+    if (composer.hidden) return;
+    event.preventDefault();
+    Array.prototype.forEach.call((event.dataTransfer && event.dataTransfer.files) || [], sendImage);
   });
 
   var typingTimer = null;

@@ -1,4 +1,5 @@
 import { sql, type Kysely } from 'kysely';
+import type { Channel } from '../../interactions/inbound-contact.js';
 import type { Database } from '../tables.js';
 
 export type AgentId = string;
@@ -13,6 +14,20 @@ export interface AgentStatus {
   missedInARow: number;
   /** Open contacts (live offers and accepted work) per channel; channels with none are absent. */
   loads: Record<string, number>;
+}
+
+/** An enabled agent as a colleague's console sees them (a transfer's "who is free"), with what routing checks. */
+export interface RosterEntry {
+  agentId: AgentId;
+  displayName: string;
+  state: AgentState;
+  awayReason: string | null;
+  idleSinceMs: number;
+  skills: Record<string, number>;
+  /** The agent's own capacity overrides only; defaults come from the rules. */
+  capacityOverrides: Partial<Record<Channel, number>>;
+  /** Open contacts (live offers and accepted work) per channel; channels with none are absent. */
+  loads: Partial<Record<Channel, number>>;
 }
 
 export interface StateChange {
@@ -50,6 +65,36 @@ export function createAgentStatesRepository(db: Kysely<Database>) {
 
   return {
     find,
+
+    /** Every enabled agent (or just `agentId`), by name; an agent who never set a state is offline. */
+    async roster(agentId?: AgentId): Promise<RosterEntry[]> {
+      let query = db
+        .selectFrom('agents as a')
+        .leftJoin('agent_states as s', 's.agent_id', 'a.id')
+        .select(['a.id', 'a.display_name', 's.state', 's.away_reason'])
+        .select([
+          sql<number>`(extract(epoch from coalesce(s.idle_since, now())) * 1000)::float8`.as('idle_ms'),
+          sql<Record<string, number> | null>`(select json_object_agg(k.skill, k.level) from agent_skills k
+            where k.agent_id = a.id)`.as('skills'),
+          sql<Partial<Record<Channel, number>> | null>`(select json_object_agg(c.channel, c.capacity)
+            from agent_capacities c where c.agent_id = a.id)`.as('capacity'),
+          sql<Partial<Record<Channel, number>> | null>`(select json_object_agg(l.channel, l.load)
+            from agent_loads l where l.agent_id = a.id and l.load > 0)`.as('loads'),
+        ])
+        .where('a.is_disabled', '=', false);
+      if (agentId !== undefined) query = query.where('a.id', '=', agentId);
+      const rows = await query.orderBy('a.display_name').orderBy('a.id').execute();
+      return rows.map((r) => ({
+        agentId: r.id,
+        displayName: r.display_name,
+        state: r.state ?? 'offline',
+        awayReason: r.away_reason,
+        idleSinceMs: r.idle_ms,
+        skills: r.skills ?? {},
+        capacityOverrides: r.capacity ?? {},
+        loads: r.loads ?? {},
+      }));
+    },
 
     /**
      * Sets the state and returns what it was. Becoming available (from any other state) restarts the idle

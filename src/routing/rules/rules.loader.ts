@@ -29,6 +29,8 @@ import {
   type ChannelCapacity,
   type Conditions,
   type ConditionsSpec,
+  type Disposition,
+  type DispositionSpec,
   type Interval,
   type MatchRule,
   type OptionsSpec,
@@ -468,7 +470,19 @@ function checkAndResolve(
     problems.push({ file: folder, line: 0, column: 0, reason: 'no queues are defined' });
   if (collected.rules.length === 0)
     problems.push({ file: folder, line: 0, column: 0, reason: 'no rules are defined' });
-  const options = { ...ruleDefaults.options, ...collected.options?.spec };
+  const optionsSpec = collected.options?.spec ?? {};
+  const options: RoutingOptions = {
+    ...ruleDefaults.options,
+    ...optionsSpec,
+    dispositions: collected.options
+      ? resolveDispositions(
+          optionsSpec.dispositions,
+          at(collected.options.origin, 'dispositions'),
+          checker.report,
+          'options',
+        )
+      : [],
+  };
   const calendars = resolveCalendars(collected, checker);
   const queues = resolveQueues(collected, calendars, options, checker);
   const rules = resolveRules(collected, checker);
@@ -654,9 +668,28 @@ function resolveQueues(
       hours: calendar,
       afterHours: afterHours ?? ruleDefaults.afterHours,
       escalation: spec.escalation ?? [],
+      dispositions: spec.dispositions
+        ? resolveDispositions(spec.dispositions, at(origin, 'dispositions'), report, context)
+        : options.dispositions,
     });
   }
   return queues;
+}
+
+/** Labels defaulted to the code; a code listed twice is refused. */
+function resolveDispositions(
+  specs: readonly DispositionSpec[] | undefined,
+  origin: Origin,
+  report: Report,
+  context: string,
+): Disposition[] {
+  const seen = new Set<string>();
+  return (specs ?? []).map((spec, i) => {
+    if (seen.has(spec.code))
+      report(at(origin, i, 'code'), `${context}: disposition '${spec.code}' is listed twice`);
+    seen.add(spec.code);
+    return { code: spec.code, label: spec.label ?? spec.code };
+  });
 }
 
 function resolveRules(collected: Collected, { report, where }: Checker): MatchRule[] {

@@ -9,7 +9,7 @@
  *   calendars:  name -> time zone, weekly intervals, holidays (queues refer to them by name)
  *   rules:      ordered match rules, first match wins; the last one matches everything
  *   capacity:   per-channel defaults for agents (a call is exclusive; chats and emails stack)
- *   options:    offer timeout default, misses before away, account-owner window
+ *   options:    offer timeout default, misses before away, account-owner window, disposition codes
  */
 import { Type, type Static } from 'typebox';
 import { channels, type Channel } from '../../interactions/inbound-contact.js';
@@ -135,6 +135,24 @@ export const EscalationStepSpec = Type.Union([
 ]);
 export type EscalationStep = Static<typeof EscalationStepSpec>;
 
+/**
+ * A wrap-up code an agent closes work with (`resolved`, `refund-issued`). When a queue has a list (its own,
+ * or `options.dispositions`), closing its contacts requires one code from it.
+ */
+export const DispositionSpec = Type.Object(
+  {
+    code: Type.String({
+      pattern: '^[a-z0-9][a-z0-9_-]{0,39}$',
+      description: "a disposition code: lower-case letters, digits, '-' and '_', at most 40",
+    }),
+    /** What the console shows; default: the code. */
+    label: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
+  },
+  { additionalProperties: false },
+);
+export const DispositionsSpec = Type.Array(DispositionSpec, { minItems: 1 });
+export type DispositionSpec = Static<typeof DispositionSpec>;
+
 export const SkillName = Type.String({
   pattern: '^[a-z0-9_.-]{1,40}$',
   description: "a skill name: lower-case letters, digits, '.', '-' and '_', at most 40",
@@ -163,6 +181,8 @@ export const QueueSpec = Type.Object(
     afterHours: Type.Optional(AfterHoursSpec),
     /** In order of `afterSeconds`. */
     escalation: Type.Optional(Type.Array(EscalationStepSpec)),
+    /** The disposition codes for this queue's contacts, instead of `options.dispositions`. */
+    dispositions: Type.Optional(DispositionsSpec),
   },
   { additionalProperties: false },
 );
@@ -256,6 +276,8 @@ export const OptionsSpec = Type.Object(
     missesBeforeAway: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
     /** account-owner: the last agent who served the customer counts within this many days. */
     recentAgentWindowDays: Type.Optional(Type.Integer({ minimum: 1, maximum: 3650 })),
+    /** Disposition codes for every queue without its own list. None: closing takes any code, or none. */
+    dispositions: Type.Optional(DispositionsSpec),
   },
   { additionalProperties: false },
 );
@@ -295,6 +317,11 @@ export interface SkillRequirement {
   minLevel: 1 | 2 | 3 | 4 | 5;
 }
 
+export interface Disposition {
+  code: string;
+  label: string;
+}
+
 export interface Queue {
   name: QueueName;
   strategy: StrategyName;
@@ -309,6 +336,8 @@ export interface Queue {
   afterHours: AfterHoursAction;
   /** Sorted by `afterSeconds`. */
   escalation: readonly EscalationStep[];
+  /** The queue's own codes, else `options.dispositions`; empty: closing takes any code, or none. */
+  dispositions: readonly Disposition[];
 }
 
 export interface TimeWindow {
@@ -347,6 +376,8 @@ export interface RoutingOptions {
   offerTimeoutSeconds: number;
   missesBeforeAway: number;
   recentAgentWindowDays: number;
+  /** For queues without their own list; empty: no codes are required. */
+  dispositions: readonly Disposition[];
 }
 
 export interface RuleSet {
@@ -363,7 +394,7 @@ export interface RuleSet {
 
 /** What an operator does not write. */
 export const ruleDefaults = {
-  options: { offerTimeoutSeconds: 20, missesBeforeAway: 3, recentAgentWindowDays: 30 },
+  options: { offerTimeoutSeconds: 20, missesBeforeAway: 3, recentAgentWindowDays: 30, dispositions: [] },
   capacity: {
     voice: { max: 1, isExclusive: true },
     chat: { max: 3, isExclusive: false },

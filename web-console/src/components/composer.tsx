@@ -16,6 +16,8 @@ export function Composer(props: {
   isShortcutFree: boolean;
   /** Resolves true once sent; the draft is kept otherwise. */
   onSend: (mode: ComposerMode, text: string) => Promise<boolean>;
+  /** Typing a reply started (true) or stopped (false: idle 3 s, sent, or a note): a chat visitor sees it. */
+  onTyping?: (isTyping: boolean) => void;
 }) {
   const [mode, setMode] = useState<ComposerMode>('reply');
   const [text, setText] = useState(() => loadDraft(props.interactionId, 'reply'));
@@ -23,8 +25,13 @@ export function Composer(props: {
   const [isPicking, setPicking] = useState(false);
   const [unresolved, setUnresolved] = useState<string[]>([]);
   const field = useRef<HTMLTextAreaElement>(null);
+  const typing = useTypingSignal(props.onTyping);
 
   useEffect(() => setText(loadDraft(props.interactionId, mode)), [props.interactionId, mode]);
+  // A note is never typed "at" the customer.
+  useEffect(() => {
+    if (mode === 'note') typing.stop();
+  }, [mode, typing]);
 
   useEffect(() => {
     const onKey = (event: KeyboardEvent) => {
@@ -54,6 +61,7 @@ export function Composer(props: {
     const body = text.trim();
     if (!body || isSending) return;
     setSending(true);
+    typing.stop();
     try {
       if (await props.onSend(mode, body)) {
         update('');
@@ -138,7 +146,10 @@ export function Composer(props: {
         rows={4}
         maxLength={20_000}
         value={text}
-        onInput={(e) => update(e.currentTarget.value)}
+        onInput={(e) => {
+          update(e.currentTarget.value);
+          if (mode === 'reply') typing.keystroke();
+        }}
         onKeyDown={(e) => {
           if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) {
             e.preventDefault();
@@ -159,6 +170,39 @@ export function Composer(props: {
       </button>
     </form>
   );
+}
+
+/**
+ * The agent's typing indicator: "started" on the first keystroke, "stopped" after 3 s without one, on
+ * `stop()` and when the composer goes away; one message per change, not per key.
+ */
+function useTypingSignal(onTyping: ((isTyping: boolean) => void) | undefined) {
+  const send = useRef(onTyping);
+  send.current = onTyping;
+  const isOn = useRef(false);
+  const timer = useRef<number | undefined>(undefined);
+  const [signal] = useState(() => {
+    const stop = () => {
+      window.clearTimeout(timer.current);
+      if (!isOn.current) return;
+      isOn.current = false;
+      send.current?.(false);
+    };
+    return {
+      stop,
+      keystroke: () => {
+        if (!send.current) return;
+        if (!isOn.current) {
+          isOn.current = true;
+          send.current(true);
+        }
+        window.clearTimeout(timer.current);
+        timer.current = window.setTimeout(stop, 3000);
+      },
+    };
+  });
+  useEffect(() => signal.stop, [signal]);
+  return signal;
 }
 
 /**

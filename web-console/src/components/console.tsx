@@ -4,8 +4,10 @@ import { api, type Agent, type AgentState, type Queue, type WorkItem } from '../
 import { beep, notify } from '../alerts.js';
 import { CannedRepliesAdmin } from './canned-replies-admin.js';
 import { isTyping } from '../format.js';
-import { connectAgentSocket, type ConnectionState } from '../socket.js';
+import { connectAgentSocket, type AgentSocket, type ConnectionState } from '../socket.js';
 import { Conversation } from './conversation.js';
+import { CustomerProfile } from './customer-profile.js';
+import { CustomerSearch } from './customer-search.js';
 import { OfferToast } from './offer-toast.js';
 import { TopBar } from './top-bar.js';
 import { Worklist } from './worklist.js';
@@ -33,6 +35,11 @@ export function Console({ agent, onLoggedOut }: { agent: Agent; onLoggedOut: () 
   const [now, setNow] = useState(Date.now());
   const [problem, setProblem] = useState<string | null>(null);
   const [isManagingAnswers, setManagingAnswers] = useState(false);
+  // The customer profile shown instead of the conversation (search, or "Open the profile").
+  const [profileId, setProfileId] = useState<string | null>(null);
+  // Interactions whose customer is typing, until when (a "stopped" that never comes expires).
+  const [typingUntil, setTypingUntil] = useState<Record<string, number>>({});
+  const socketRef = useRef<AgentSocket | null>(null);
   const canManageAnswers = agent.role === 'supervisor' || agent.role === 'admin';
   const openIdRef = useRef(openId);
   openIdRef.current = openId;
@@ -51,6 +58,7 @@ export function Console({ agent, onLoggedOut }: { agent: Agent; onLoggedOut: () 
   useEffect(() => {
     api.queues().then(({ queues }) => setQueues(queues), report);
     const socket = connectAgentSocket();
+    socketRef.current = socket;
     const onState = (push: StatePush) => setWorking({ state: push.state, awayReason: push.awayReason });
     socket.on('connect', () => {
       setConnection('online');
@@ -78,17 +86,37 @@ export function Console({ agent, onLoggedOut }: { agent: Agent; onLoggedOut: () 
       if (ended.outcome === 'accepted') refreshWorklist();
     });
     socket.on('interaction:event', (event) => {
+      // Typing changes nothing on the server: it is shown, never re-read.
+      if (event.type === 'typing.changed') {
+        const { interactionId } = event;
+        setTypingUntil(({ [interactionId]: _, ...others }) =>
+          event.payload.isTyping === true ? { ...others, [interactionId]: Date.now() + 10_000 } : others,
+        );
+        return;
+      }
+      // A customer who sent what they typed is no longer typing.
+      if (event.type === 'message.received')
+        setTypingUntil(({ [event.interactionId]: _, ...others }) => others);
       if (event.interactionId === openIdRef.current) setRevision((r) => r + 1);
       refreshWorklist();
     });
     socket.on('session:ended', () => onLoggedOut());
     return () => {
+      socketRef.current = null;
       socket.disconnect();
     };
   }, [onLoggedOut, refreshWorklist]);
 
+  // The agent's typing on a chat: best effort, never queued while the socket is away (it would arrive
+  // stale), and no ack is awaited.
+  const sendTyping = useCallback((interactionId: string, isTyping: boolean) => {
+    const socket = socketRef.current;
+    if (socket?.connected) socket.emit('typing', { interactionId, isTyping }, () => undefined);
+  }, []);
+
   const open = useCallback((interactionId: string | null) => {
     setOpenId(interactionId);
+    setProfileId(null);
     if (interactionId) setSeen((s) => ({ ...s, [interactionId]: new Date().toISOString() }));
   }, []);
 
@@ -149,6 +177,7 @@ export function Console({ agent, onLoggedOut }: { agent: Agent; onLoggedOut: () 
         onChange={(next) => setWorking(next)}
         onProblem={report}
         onLogout={() => void logout()}
+        search={<CustomerSearch onOpen={setProfileId} />}
         {...(canManageAnswers && {
           onToggleAnswers: () => setManagingAnswers((is) => !is),
           isManagingAnswers,
@@ -165,7 +194,16 @@ export function Console({ agent, onLoggedOut }: { agent: Agent; onLoggedOut: () 
       {isManagingAnswers && <CannedRepliesAdmin onClose={() => setManagingAnswers(false)} />}
       <div class="panes" hidden={isManagingAnswers}>
         <Worklist items={worklist} now={now} openId={openId} seen={seen} onOpen={open} />
-        {openId ? (
+        {profileId ? (
+          <CustomerProfile
+            key={profileId}
+            customerId={profileId}
+            agent={agent}
+            onOpenInteraction={open}
+            onOpenCustomer={setProfileId}
+            onClose={() => setProfileId(null)}
+          />
+        ) : openId ? (
           <Conversation
             key={openId}
             interactionId={openId}
@@ -173,6 +211,9 @@ export function Console({ agent, onLoggedOut }: { agent: Agent; onLoggedOut: () 
             revision={revision}
             queues={queues}
             hasOffer={Boolean(offer)}
+            isCustomerTyping={(typingUntil[openId] ?? 0) > now}
+            onTyping={(isTyping) => sendTyping(openId, isTyping)}
+            onOpenCustomer={setProfileId}
             onChanged={refreshWorklist}
             onLeave={() => open(null)}
           />
@@ -185,6 +226,7 @@ export function Console({ agent, onLoggedOut }: { agent: Agent; onLoggedOut: () 
       {offer && (
         <OfferToast
           offer={offer}
+          agent={agent}
           now={now}
           more={offers.length - 1}
           isRejecting={isRejecting}

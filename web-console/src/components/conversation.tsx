@@ -1,60 +1,87 @@
-import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
-import { api, type Agent, type Customer, type Interaction, type LoggedEvent, type Queue } from '../api.js';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { api, type Agent, type Customer, type Interaction, type Queue } from '../api.js';
 import { isTyping } from '../format.js';
+import { useCustomerTimeline } from '../timeline-pages.js';
 import { Composer } from './composer.js';
 import { CustomerCard } from './customer-card.js';
 import { Timeline } from './timeline.js';
-
-// A fixed list until disposition codes are configurable.
-const dispositions = ['resolved', 'follow-up', 'no-action-needed', 'escalated', 'spam'];
+import { TransferPanel } from './transfer-panel.js';
+import { WhyRouted } from './why-routed.js';
+import { WrapUp } from './wrap-up.js';
 
 interface Loaded {
   interaction: Interaction;
-  events: LoggedEvent[];
   customer: Customer | null;
   interactions: Interaction[];
 }
 
-/** One interaction: the customer, its event timeline, the composer, and close and transfer. */
+/**
+ * One interaction in the customer's whole timeline (every channel, this conversation marked), the composer,
+ * the visitor's typing, why it came to this agent, and wrap-up (close with a disposition) and transfer. An
+ * interaction someone else holds is read-only (supervisors may act on any).
+ */
 export function Conversation(props: {
   interactionId: string;
   agent: Agent;
   revision: number;
   queues: Queue[];
   hasOffer: boolean;
+  /** The customer is typing on this (chat) conversation. */
+  isCustomerTyping: boolean;
+  /** The agent started or stopped typing a reply (sent to a chat visitor). */
+  onTyping: (isTyping: boolean) => void;
+  onOpenCustomer: (customerId: string) => void;
   onChanged: () => void;
   onLeave: () => void;
 }) {
   const { interactionId } = props;
   const [loaded, setLoaded] = useState<Loaded | null>(null);
   const [problem, setProblem] = useState<string | null>(null);
-  const [disposition, setDisposition] = useState(dispositions[0]!);
-  const [queue, setQueue] = useState('');
-  const dispositionField = useRef<HTMLSelectElement>(null);
+  const [isTransferring, setTransferring] = useState(false);
   const customerId = loaded?.interaction.customerId;
 
-  const report = (err: unknown) => setProblem(err instanceof Error ? err.message : String(err));
+  const report = useCallback(
+    (err: unknown) => setProblem(err instanceof Error ? err.message : String(err)),
+    [],
+  );
+  const timeline = useCustomerTimeline(customerId, report);
+  const refreshTimeline = timeline.refresh;
+  // Newest last: the view starts at the bottom (this conversation, the composer) and stays there as events
+  // arrive, unless the agent scrolled up to read.
+  const scroller = useRef<HTMLElement>(null);
+  const isAtBottom = useRef(true);
+  const eventCount = timeline.events?.length ?? 0;
+  const isLoaded = loaded !== null;
+  useEffect(() => {
+    const view = scroller.current;
+    if (view && isAtBottom.current) view.scrollTop = view.scrollHeight;
+  }, [eventCount, isLoaded]);
 
   const reload = useCallback(async () => {
     try {
-      const { interaction, events } = await api.interaction(interactionId);
+      const { interaction } = await api.interaction(interactionId);
       setLoaded((previous) => ({
         interaction,
-        events,
         customer: previous?.customer ?? null,
         interactions: previous?.interactions ?? [],
       }));
     } catch (err) {
       report(err);
     }
-  }, [interactionId]);
+  }, [interactionId, report]);
+
+  // The timeline follows what the socket says changed, like the interaction.
+  useEffect(() => void refreshTimeline(), [refreshTimeline, props.revision]);
 
   useEffect(() => void reload(), [reload, props.revision]);
-  // The socket only follows interactions accepted while it was connected: a slow poll covers the rest.
+  // Pushes are lost while the socket reconnects, and some changes push nothing: a slow poll covers them.
   useEffect(() => {
-    const timer = window.setInterval(() => void reload(), 15_000);
+    const timer = window.setInterval(() => {
+      void reload();
+      void refreshTimeline();
+    }, 15_000);
     return () => window.clearInterval(timer);
-  }, [reload]);
+  }, [reload, refreshTimeline]);
   useEffect(() => {
     if (!customerId) return;
     api
@@ -64,20 +91,25 @@ export function Conversation(props: {
           setLoaded((previous) => previous && { ...previous, customer, interactions }),
         report,
       );
-  }, [customerId]);
+  }, [customerId, props.revision, report]);
 
-  // c: to the close controls (the composer has its own shortcuts).
+  const byId = useMemo(
+    () => new Map((loaded?.interactions ?? []).map((i) => [i.id, i])),
+    [loaded?.interactions],
+  );
+
+  // t: the transfer picker (wrap-up and the composer have their own shortcuts).
   useEffect(() => {
     const onKey = (event: KeyboardEvent) => {
-      if (isTyping(event) || event.ctrlKey || event.metaKey || event.altKey) return;
-      if (event.key === 'c') {
+      if (props.hasOffer || isTyping(event) || event.ctrlKey || event.metaKey || event.altKey) return;
+      if (event.key === 't') {
         event.preventDefault();
-        dispositionField.current?.focus();
+        setTransferring(true);
       }
     };
     window.addEventListener('keydown', onKey);
     return () => window.removeEventListener('keydown', onKey);
-  }, []);
+  }, [props.hasOffer]);
 
   /** Runs an action and re-reads the interaction; false (and the error shown) when the server refused. */
   const act = async (action: () => Promise<unknown>, after?: () => void): Promise<boolean> => {
@@ -103,8 +135,19 @@ export function Conversation(props: {
 
   const { interaction } = loaded;
   const isOpen = interaction.closedAt === null && interaction.status !== 'closed';
+  const isMine = interaction.assigneeId === props.agent.id;
+  const canWork = isOpen && (isMine || props.agent.role !== 'agent');
   return (
-    <section class="conversation" aria-label="Conversation" data-testid="conversation">
+    <section
+      ref={scroller}
+      class="conversation"
+      aria-label="Conversation"
+      data-testid="conversation"
+      onScroll={(e) => {
+        const view = e.currentTarget;
+        isAtBottom.current = view.scrollHeight - view.scrollTop - view.clientHeight < 80;
+      }}
+    >
       <header>
         <span class={`channel channel-${interaction.channel}`}>{interaction.channel}</span>
         <h2>
@@ -117,64 +160,86 @@ export function Conversation(props: {
       </header>
       <div class="conversation-body">
         <div class="conversation-main">
-          <Timeline events={loaded.events} agent={props.agent} />
+          {timeline.events ? (
+            <Timeline
+              events={timeline.events}
+              agent={props.agent}
+              currentInteractionId={interactionId}
+              interactions={byId}
+              hasOlder={timeline.hasOlder}
+              isLoadingOlder={timeline.isLoadingOlder}
+              onLoadOlder={() => void timeline.loadOlder()}
+            />
+          ) : (
+            <p class="muted">Loading the timeline…</p>
+          )}
+          {props.isCustomerTyping && (
+            <p class="typing" data-testid="customer-typing" role="status">
+              {loaded.customer?.displayName ?? 'The customer'} is typing…
+            </p>
+          )}
           {problem && (
             <p class="error" role="alert">
               {problem}
             </p>
           )}
-          {isOpen && (
+          {isOpen && !canWork && (
+            <p class="notice" data-testid="not-yours">
+              {interaction.assigneeId
+                ? 'A colleague holds this contact: you can read it here.'
+                : `Waiting${interaction.queue ? ` in ${interaction.queue}` : ''}: you can read it here.`}
+            </p>
+          )}
+          {canWork && (
             <Composer
               interactionId={interactionId}
               channel={interaction.channel}
               isShortcutFree={!props.hasOffer}
+              {...(interaction.channel === 'chat' && { onTyping: props.onTyping })}
               onSend={(mode, text) =>
                 act(() => (mode === 'reply' ? api.reply(interactionId, text) : api.note(interactionId, text)))
               }
             />
           )}
-          {isOpen && (
+          {canWork && (
             <div class="work-actions">
-              <label>
-                Disposition
-                <select
-                  ref={dispositionField}
-                  value={disposition}
-                  onChange={(e) => setDisposition(e.currentTarget.value)}
-                >
-                  {dispositions.map((d) => (
-                    <option key={d}>{d}</option>
-                  ))}
-                </select>
-              </label>
-              <button type="button" onClick={() => void act(() => api.close(interactionId, disposition))}>
-                Close
-              </button>
-              <label>
-                Transfer to
-                <select value={queue} onChange={(e) => setQueue(e.currentTarget.value)}>
-                  <option value="">queue…</option>
-                  {props.queues.map((q) => (
-                    <option key={q.name}>{q.name}</option>
-                  ))}
-                </select>
-              </label>
-              <button
-                type="button"
-                disabled={!queue}
-                onClick={() => void act(() => api.transfer(interactionId, queue), props.onLeave)}
-              >
-                Transfer
-              </button>
+              <WrapUp
+                interactionId={interactionId}
+                onClosed={() => {
+                  props.onChanged();
+                  void reload();
+                  void refreshTimeline();
+                }}
+              />
+              {isTransferring ? (
+                <TransferPanel
+                  interactionId={interactionId}
+                  channel={interaction.channel}
+                  queues={props.queues}
+                  onCancel={() => setTransferring(false)}
+                  onTransferred={() => {
+                    props.onChanged();
+                    props.onLeave();
+                  }}
+                />
+              ) : (
+                <button type="button" data-testid="transfer-open" onClick={() => setTransferring(true)}>
+                  Transfer… <kbd>t</kbd>
+                </button>
+              )}
             </div>
           )}
         </div>
-        {loaded.customer && (
-          <CustomerCard
-            customer={loaded.customer}
-            interactions={loaded.interactions.filter((i) => i.id !== interactionId)}
-          />
-        )}
+        <div class="conversation-side">
+          {loaded.customer && (
+            <CustomerCard
+              customer={loaded.customer}
+              interactions={loaded.interactions.filter((i) => i.id !== interactionId)}
+              onOpenProfile={() => props.onOpenCustomer(interaction.customerId)}
+            />
+          )}
+          {isMine && <WhyRouted interactionId={interactionId} agent={props.agent} />}
+        </div>
       </div>
     </section>
   );

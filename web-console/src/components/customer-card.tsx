@@ -5,9 +5,12 @@ import { clock } from '../format.js';
 export function CustomerCard({
   customer,
   interactions,
+  onOpenProfile,
 }: {
   customer: Customer;
   interactions: Interaction[];
+  /** Where the whole profile can be opened (the conversation; not the offer toast). */
+  onOpenProfile?: () => void;
 }) {
   const recent = [...interactions].sort((a, b) => b.createdAt.localeCompare(a.createdAt)).slice(0, 5);
   return (
@@ -41,6 +44,11 @@ export function CustomerCard({
             ))}
           </ul>
         </>
+      )}
+      {onOpenProfile && (
+        <button type="button" class="link" data-testid="open-profile" onClick={onOpenProfile}>
+          Open the profile
+        </button>
       )}
     </div>
   );

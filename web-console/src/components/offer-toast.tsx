@@ -1,8 +1,9 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { OfferPush } from '../../../src/realtime/agent-events.js';
-import { api, type Customer, type Interaction } from '../api.js';
+import { api, type Agent, type Customer, type Interaction } from '../api.js';
 import { secondsLeft } from '../format.js';
 import { CustomerCard } from './customer-card.js';
+import { WhyRouted } from './why-routed.js';
 
 /**
  * An offer: the channel, a live countdown to expiresAt, why it was routed here, and the screen pop (the
@@ -10,6 +11,7 @@ import { CustomerCard } from './customer-card.js';
  */
 export function OfferToast(props: {
   offer: OfferPush;
+  agent: Agent;
   now: number;
   more: number;
   isRejecting: boolean;
@@ -47,7 +49,8 @@ export function OfferToast(props: {
     else setReason('');
   }, [props.isRejecting]);
 
-  const left = secondsLeft(offer.expiresAt, props.now);
+  // `now` ticks once a second, so it may be almost a second old: a fresh offer would show a second too many.
+  const left = secondsLeft(offer.expiresAt, Math.max(props.now, Date.now()));
   return (
     <aside class="offer-toast" role="alertdialog" aria-label="Offer" data-testid="offer-toast">
       <header>
@@ -68,10 +71,12 @@ export function OfferToast(props: {
       ) : (
         <p class="muted">Loading the customer…</p>
       )}
-      <p class="why">
-        <span class="label">Why you: </span>
-        {offer.reason}
-      </p>
+      <WhyRouted
+        interactionId={offer.interactionId}
+        agent={props.agent}
+        offerId={offer.offerId}
+        fallbackReason={offer.reason}
+      />
       {props.isRejecting ? (
         <form
           class="reject-form"

@@ -1,16 +1,78 @@
-import type { Agent, LoggedEvent } from '../api.js';
+import type { Agent, Interaction, LoggedEvent } from '../api.js';
 import { clock } from '../format.js';
+import { AttachmentView, hasAttachments } from './attachment-view.js';
 
 /*
- * The interaction's event log, oldest first: messages in and out, notes, and routing decisions with their
- * reasons. Everything a customer wrote is rendered as text (JSX text nodes), never as HTML.
+ * The customer's event log across every channel, oldest first: messages in and out, notes, and routing
+ * decisions with their reasons. Events come in runs per interaction, each run under a header with its
+ * channel, ticket and status; the run of the interaction being worked (`currentInteractionId`) is marked.
+ * "Earlier" pages are asked for at the top. Everything a customer wrote is rendered as text (JSX text
+ * nodes), never as HTML.
  */
-export function Timeline({ events, agent }: { events: LoggedEvent[]; agent: Agent }) {
+export function Timeline(props: {
+  events: LoggedEvent[];
+  agent: Agent;
+  currentInteractionId?: string;
+  /** What is known of the customer's interactions (ticket, subject, status), by id. */
+  interactions?: ReadonlyMap<string, Interaction>;
+  hasOlder?: boolean;
+  isLoadingOlder?: boolean;
+  onLoadOlder?: () => void;
+}) {
+  const { events, agent } = props;
+  // Consecutive events of one interaction form a run.
+  const runs: { interactionId: string; channel: string; events: LoggedEvent[] }[] = [];
+  for (const event of events) {
+    const last = runs.at(-1);
+    if (last?.interactionId === event.interactionId) last.events.push(event);
+    else runs.push({ interactionId: event.interactionId, channel: event.channel, events: [event] });
+  }
   return (
     <ol class="timeline" data-testid="timeline">
-      {events.map((event) => (
-        <TimelineEntry key={event.id} event={event} agent={agent} />
-      ))}
+      {props.hasOlder && props.onLoadOlder && (
+        <li class="timeline-older">
+          <button
+            type="button"
+            data-testid="timeline-older"
+            disabled={props.isLoadingOlder}
+            onClick={props.onLoadOlder}
+          >
+            {props.isLoadingOlder ? 'Loading…' : 'Show earlier contacts'}
+          </button>
+        </li>
+      )}
+      {runs.map((run) => {
+        const isCurrent = run.interactionId === props.currentInteractionId;
+        const interaction = props.interactions?.get(run.interactionId);
+        return (
+          <li
+            key={`${run.interactionId}-${run.events[0]!.id}`}
+            class={isCurrent ? 'timeline-run current' : 'timeline-run'}
+            data-testid="timeline-run"
+            data-interaction={run.interactionId}
+            data-channel={run.channel}
+            data-current={isCurrent ? 'true' : undefined}
+          >
+            <header class="run-header">
+              <span class={`channel channel-${run.channel}`}>{run.channel}</span>{' '}
+              {interaction ? (
+                <>
+                  #{interaction.ticketNumber} {interaction.subject ?? ''}{' '}
+                  <span class="muted">{interaction.status}</span>
+                </>
+              ) : (
+                <span class="muted">earlier contact</span>
+              )}
+              {isCurrent && <span class="current-badge">this conversation</span>}
+            </header>
+            <ol class="run-events">
+              {run.events.map((event) => (
+                <TimelineEntry key={event.id} event={event} agent={agent} />
+              ))}
+            </ol>
+          </li>
+        );
+      })}
     </ol>
   );
 }
@@ -28,7 +90,10 @@ function TimelineEntry({ event, agent }: { event: LoggedEvent; agent: Agent }) {
             <span class="who">Customer</span> · {event.channel} · {at}
           </header>
           {text(payload.subject) && <p class="subject">{text(payload.subject)}</p>}
-          <p class="body">{text(payload.text) ?? '(no text)'}</p>
+          {(text(payload.text) || !hasAttachments(payload)) && (
+            <p class="body">{text(payload.text) ?? '(no text)'}</p>
+          )}
+          <AttachmentView attachments={payload.attachments} />
         </li>
       );
     case 'message.sent':

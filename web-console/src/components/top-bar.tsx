@@ -1,3 +1,4 @@
+import type { ComponentChildren } from 'preact';
 import { useState } from 'preact/hooks';
 import { api, type Agent } from '../api.js';
 import { canAskForNotifications } from '../alerts.js';
@@ -28,6 +29,8 @@ export function TopBar(props: {
   onChange: (working: WorkingState) => void;
   onProblem: (err: unknown) => void;
   onLogout: () => void;
+  /** The customer search box. */
+  search?: ComponentChildren;
   /** Supervisors and admins: open or leave the standard answers screen. */
   onToggleAnswers?: () => void;
   isManagingAnswers?: boolean;
@@ -94,6 +97,7 @@ export function TopBar(props: {
           </button>
         )}
       </div>
+      {props.search}
       {isAsking && (
         <button
           type="button"

@@ -1,0 +1,86 @@
+import { sql, type Kysely } from 'kysely';
+import type { Channel } from '../../interactions/inbound-contact.js';
+import type { Database } from '../tables.js';
+
+/*
+ * The bytes of attachments the core keeps itself (attachment_contents), and an attachment with its bytes and
+ * the interaction it belongs to, looked up by storage key. The attachments rows themselves are written by
+ * the ingest function, in the same transaction as the message they came with.
+ */
+
+export interface AttachmentWithContent {
+  id: string;
+  storageKey: string;
+  interactionId: string;
+  /** The interaction's channel and thread, for a channel that authorizes its own customers' reads. */
+  channel: Channel;
+  threadKey: string | null;
+  fileName: string;
+  contentType: string;
+  sizeBytes: number;
+  content: Buffer;
+}
+
+export function createAttachmentsRepository(db: Kysely<Database>) {
+  return {
+    async saveContent(storageKey: string, content: Buffer): Promise<void> {
+      await db.insertInto('attachment_contents').values({ storage_key: storageKey, content }).execute();
+    },
+
+    /** Deletes bytes no attachment names (an upload refused or deduplicated after it was stored). */
+    async deleteUnreferencedContent(storageKey: string): Promise<void> {
+      await db
+        .deleteFrom('attachment_contents')
+        .where('storage_key', '=', storageKey)
+        .where((eb) =>
+          eb.not(
+            eb.exists(
+              eb
+                .selectFrom('attachments')
+                .select(sql`1`.as('one'))
+                .where('storage_key', '=', storageKey),
+            ),
+          ),
+        )
+        .execute();
+    },
+
+    /** The first attachment stored under `storageKey`, with its bytes; undefined when either is missing. */
+    async findWithContent(storageKey: string): Promise<AttachmentWithContent | undefined> {
+      const row = await db
+        .selectFrom('attachments as a')
+        .innerJoin('attachment_contents as c', 'c.storage_key', 'a.storage_key')
+        .innerJoin('interactions as i', 'i.id', 'a.interaction_id')
+        .select([
+          'a.id',
+          'a.storage_key',
+          'a.interaction_id',
+          'i.channel',
+          'i.thread_key',
+          'a.file_name',
+          'a.content_type',
+          'a.size_bytes',
+          'c.content',
+        ])
+        .where('a.storage_key', '=', storageKey)
+        .orderBy('a.created_at')
+        .limit(1)
+        .executeTakeFirst();
+      return (
+        row && {
+          id: row.id,
+          storageKey: row.storage_key,
+          interactionId: row.interaction_id,
+          channel: row.channel as Channel,
+          threadKey: row.thread_key,
+          fileName: row.file_name,
+          contentType: row.content_type,
+          sizeBytes: Number(row.size_bytes),
+          content: row.content,
+        }
+      );
+    },
+  };
+}
+
+export type AttachmentsRepository = ReturnType<typeof createAttachmentsRepository>;
