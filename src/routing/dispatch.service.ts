@@ -99,6 +99,20 @@ export function toCandidate(agent: AgentSnapshot, rules: RuleSet): Candidate {
   };
 }
 
+/**
+ * The queues an agent could take some contact of: a channel of the queue they take, and the queue's skills
+ * at any level (escalation may relax levels down to 1). Each contact is still checked in full.
+ */
+export function servableQueues(candidate: Candidate, rules: RuleSet): string[] {
+  const names: string[] = [];
+  for (const queue of rules.queues.values()) {
+    const takesAChannel = queue.channels.some((channel) => capacityOn(candidate, channel) > 0);
+    const hasSkills = queue.requiredSkills.every(({ skill }) => (candidate.skills[skill] ?? 0) >= 1);
+    if (takesAChannel && hasSkills) names.push(queue.name);
+  }
+  return names;
+}
+
 /** Skill requirements lowered by `levels`, never below 1 (escalation's relax-skills). */
 export function relaxSkills(required: readonly SkillRequirement[], levels: number): SkillRequirement[] {
   return required.map(({ skill, minLevel }) => ({
@@ -620,15 +634,18 @@ export function createDispatcher(deps: DispatcherDeps) {
     async dispatchForAgent(agentId: string): Promise<DispatchOutcome> {
       const rules = requireRules(deps.rules);
       const windowMs = rules.options.recentAgentWindowDays * 86_400_000;
-      const [waiting, agents, rotations] = await Promise.all([
-        deps.routing.waitingContacts(batchSize, windowMs),
-        agentSnapshots.workingAgents(agentId),
-        deps.routing.rotations(),
-      ]);
+      const [agent] = await agentSnapshots.workingAgents(agentId);
       const outcome: DispatchOutcome = { offers: [], lostRaces: 0 };
-      const [agent] = agents;
       if (!agent) return outcome;
       let candidate = toCandidate(agent, rules);
+      // Only the queues this agent could serve: the best waiting contacts of the others would otherwise
+      // fill the batch and leave them nothing, however many of theirs wait further down.
+      const servable = servableQueues(candidate, rules);
+      if (servable.length === 0) return outcome;
+      const [waiting, rotations] = await Promise.all([
+        deps.routing.waitingContacts(batchSize, windowMs, undefined, servable),
+        deps.routing.rotations(),
+      ]);
       let snapshot: RoutingSnapshot = { nowMs: now().getTime(), rotations };
 
       for (const waitingContact of waiting) {

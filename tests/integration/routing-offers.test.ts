@@ -298,6 +298,26 @@ describe('order and capacity', () => {
     ).toEqual([general]);
   });
 
+  it('an agent who becomes available is not starved by a full batch of contacts only others can take', async () => {
+    // A batch of two: the two billing contacts (priority 10) rank above the general one (priority 0).
+    const { createDispatcher } = await import('../../src/routing/dispatch.service.js');
+    const smallBatch = createDispatcher({
+      routing: ctx.services.repositories.routing,
+      rules: routing().rules,
+      jobs: ctx.services.jobs,
+      events: ctx.services.events,
+      batchSize: 2,
+    });
+    await queueContact(ctx.services, 'email', 'my invoice');
+    await queueContact(ctx.services, 'email', 'another invoice');
+    const general = await queueContact(ctx.services, 'email', 'hello');
+    const unskilled = await createAgent(ctx.services);
+    await ctx.services.repositories.agentStates.setState(unskilled, 'available', null);
+
+    const { offers } = await smallBatch.dispatchForAgent(unskilled);
+    expect(offers.map((o) => o.interactionId)).toEqual([general]);
+  });
+
   it('keeps each channel within its own capacity (defaults and the agent’s override)', async () => {
     const byDefault = await createAgent(ctx.services); // chat 2, email 3 from the rules
     const overridden = await createAgent(ctx.services, { capacity: { chat: 1, email: 0 } });

@@ -419,9 +419,12 @@ export function createRoutingRepository(db: Kysely<Database>, pool: pg.Pool) {
       limit: number,
       recentWindowMs: number,
       onlyIds?: readonly string[],
+      /** Only contacts waiting in (or escalated to) these queues: those an agent could serve. */
+      inQueues?: readonly string[],
     ): Promise<WaitingContact[]> {
       // Named: planned once per connection (planning this query cost ten times running it for one contact).
       const isOnly = onlyIds !== undefined;
+      const isInQueues = !isOnly && inQueues !== undefined;
       const { rows } = await pool.query<{
         id: string;
         channel: string;
@@ -435,7 +438,11 @@ export function createRoutingRepository(db: Kysely<Database>, pool: pg.Pool) {
         relax_levels: number;
         extra_queues: string[];
       }>({
-        name: isOnly ? 'routing_waiting_contacts_of' : 'routing_waiting_contacts',
+        name: isOnly
+          ? 'routing_waiting_contacts_of'
+          : isInQueues
+            ? 'routing_waiting_contacts_in'
+            : 'routing_waiting_contacts',
         text: `
         select i.id, i.channel, i.queue, i.priority, i.customer_id, i.relax_levels, i.extra_queues,
           date_part('epoch', i.enqueued_at) * 1000 as enqueued_ms,
@@ -453,9 +460,14 @@ export function createRoutingRepository(db: Kysely<Database>, pool: pg.Pool) {
         join customers c on c.id = i.customer_id
         left join accounts a on a.id = c.account_id
         where i.status = 'queued' ${isOnly ? 'and i.id = any($3::uuid[])' : ''}
+          ${isInQueues ? 'and (i.queue = any($3::text[]) or i.extra_queues && $3::text[])' : ''}
         order by i.priority desc, i.enqueued_at, i.id
         limit $1::int`,
-        values: isOnly ? [limit, recentWindowMs / 1000, [...onlyIds]] : [limit, recentWindowMs / 1000],
+        values: isOnly
+          ? [limit, recentWindowMs / 1000, [...onlyIds]]
+          : isInQueues
+            ? [limit, recentWindowMs / 1000, [...inQueues]]
+            : [limit, recentWindowMs / 1000],
       });
       return rows.map((r) => ({
         interactionId: r.id,
