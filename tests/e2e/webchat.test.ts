@@ -466,7 +466,11 @@ describe('web chat, end to end on two server processes', () => {
       await saveScreenshot(taking, 'webchat-console-offer-moved');
       await toast.getByRole('button', { name: /Accept/ }).click();
       await taking.getByTestId('conversation').getByText('Hallo, ich brauche Hilfe.').waitFor();
-      await hans.page.getByTestId('sb-agent-joined').getByText(`${second} joined the chat`).waitFor();
+      // The German page's widget speaks German (locale 'de').
+      await hans.page
+        .getByTestId('sb-agent-joined')
+        .getByText(`${second} ist dem Chat beigetreten`)
+        .waitFor();
       expect(await ignoring.getByTestId('work-item').count()).toBe(0);
 
       const { rows } = await ctx.services.pool.query<{ display_name: string; status: string }>(
