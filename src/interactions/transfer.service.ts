@@ -10,13 +10,13 @@
 import type { RosterEntry } from '../db/repositories/agent-states.repository.js';
 import type { Interaction } from '../db/repositories/interactions.repository.js';
 import { AppError, type ErrorCode } from '../errors.js';
-import { requireRules, type RulesSource } from '../routing/dispatch.service.js';
+import { requireRules, toCandidate, type RulesSource } from '../routing/dispatch.service.js';
 import type { ActingAgent, RoutingService } from '../routing/routing.service.js';
-import type { Candidate, RoutableContact, SkillLevel } from '../routing/routing.types.js';
+import type { Candidate, RoutableContact } from '../routing/routing.types.js';
 import type { RuleSet } from '../routing/rules/rules.schema.js';
 import { ineligibilityOf } from '../routing/strategies/index.js';
 import { capacityOn } from '../routing/strategies/eligibility.js';
-import { channels, type Channel } from './inbound-contact.js';
+import type { Channel } from './inbound-contact.js';
 
 export type TransferRefusalCode = Extract<
   ErrorCode,
@@ -45,21 +45,6 @@ const notWorking: Partial<Record<RosterEntry['state'], string>> = {
   offline: 'is offline',
   wrap_up: 'is in wrap-up',
 };
-
-/** The agent as routing's eligibility rule sees them: the rule files' capacity defaults under their overrides. */
-export function toTransferCandidate(agent: RosterEntry, rules: RuleSet): Candidate {
-  const capacity: Partial<Record<Channel, number>> = {};
-  for (const channel of channels)
-    capacity[channel] = agent.capacityOverrides[channel] ?? rules.capacity[channel].max;
-  return {
-    agentId: agent.agentId,
-    state: agent.state,
-    skills: agent.skills as Record<string, SkillLevel>,
-    load: agent.loads,
-    capacity,
-    idleSinceMs: agent.idleSinceMs,
-  };
-}
 
 /**
  * Whether a colleague can take the interaction now, and if not, the lasting reason first: not working, then
@@ -115,7 +100,7 @@ export function createTransferService(deps: {
   }
 
   function describe(agent: RosterEntry, interaction: Interaction, rules: RuleSet): TransferTarget {
-    const candidate = toTransferCandidate(agent, rules);
+    const candidate = toCandidate(agent, rules);
     return {
       agentId: agent.agentId,
       displayName: agent.displayName,

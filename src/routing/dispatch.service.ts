@@ -84,8 +84,14 @@ export function requireRules(rules: RulesSource): RuleSet {
   return current;
 }
 
-/** The agent as the strategies see them: rule-file capacity defaults merged with the agent's overrides. */
-export function toCandidate(agent: AgentSnapshot, rules: RuleSet): Candidate {
+/**
+ * The agent as the strategies see them: rule-file capacity defaults merged with the agent's overrides. Any
+ * state (a transfer's roster has agents who are away or offline; eligibility says why they cannot).
+ */
+export function toCandidate(
+  agent: Omit<AgentSnapshot, 'state'> & { state: Candidate['state'] },
+  rules: RuleSet,
+): Candidate {
   const capacity: Partial<Record<Channel, number>> = {};
   for (const channel of channels)
     capacity[channel] = agent.capacityOverrides[channel] ?? rules.capacity[channel].max;
