@@ -571,7 +571,7 @@ export function createDispatcher(deps: DispatcherDeps) {
       facts: RoutingFacts,
       queue: Queue,
       decision: QueueDecision,
-      view: Promise<RoutingView> = agentSnapshots.view(),
+      view: Promise<RoutingView>,
     ): Promise<DispatchOutcome> {
       const outcome = await routeGrouped({ facts, queue, decision, view });
       if (outcome instanceof Error) throw outcome;

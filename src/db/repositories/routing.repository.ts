@@ -209,6 +209,20 @@ function toOffer(row: OfferRow): Offer {
 const claimStatement = 'select switchboard_claim_offer($1::jsonb) as result';
 const settleStatement = 'select switchboard_settle_offer($1::jsonb) as result';
 
+/**
+ * The agents who served interaction `i`'s customer within `windowSeconds` (an SQL expression), newest first,
+ * as a JSON column `recent` (the account-owner strategy's "last agent who served them").
+ */
+function recentAgentsColumn(windowSeconds: string): string {
+  return `coalesce((select json_agg(json_build_object('agentId', r.assignee_id, 'servedAtMs', r.served_ms)
+      order by r.served_ms desc)
+    from (select p.assignee_id, date_part('epoch', max(p.assigned_at)) * 1000 as served_ms
+      from interactions p
+      where p.customer_id = i.customer_id and p.assignee_id is not null and p.id <> i.id
+        and p.assigned_at > now() - make_interval(secs => ${windowSeconds})
+      group by p.assignee_id) r), '[]') as recent`;
+}
+
 /** The agent-change columns of a select; `since` is the placeholder of the xid8 to read from. */
 function agentChangesColumns(since: string): string {
   return `pg_snapshot_xmin(pg_current_snapshot())::text as since,
@@ -277,13 +291,7 @@ export function createRoutingRepository(db: Kysely<Database>, pool: pg.Pool) {
       with facts as (
         select i.id, i.channel, i.status, i.subject, i.customer_id, a.tier, a.id as account_id,
           a.owner_agent_id, m.payload->'text' as text, m.payload->'hints' as hints,
-          coalesce((select json_agg(json_build_object('agentId', r.assignee_id, 'servedAtMs', r.served_ms)
-              order by r.served_ms desc)
-            from (select p.assignee_id, date_part('epoch', max(p.assigned_at)) * 1000 as served_ms
-              from interactions p
-              where p.customer_id = i.customer_id and p.assignee_id is not null and p.id <> i.id
-                and p.assigned_at > now() - make_interval(secs => q.window_s)
-              group by p.assignee_id) r), '[]') as recent
+          ${recentAgentsColumn('q.window_s')}
         from unnest($1::uuid[], $2::float8[]) q(id, window_s)
         join interactions i on i.id = q.id
         join customers c on c.id = i.customer_id
@@ -447,13 +455,7 @@ export function createRoutingRepository(db: Kysely<Database>, pool: pg.Pool) {
         select i.id, i.channel, i.queue, i.priority, i.customer_id, i.relax_levels, i.extra_queues,
           date_part('epoch', i.enqueued_at) * 1000 as enqueued_ms,
           a.owner_agent_id,
-          coalesce((select json_agg(json_build_object('agentId', r.assignee_id, 'servedAtMs', r.served_ms)
-              order by r.served_ms desc)
-            from (select p.assignee_id, date_part('epoch', max(p.assigned_at)) * 1000 as served_ms
-              from interactions p
-              where p.customer_id = i.customer_id and p.assignee_id is not null and p.id <> i.id
-                and p.assigned_at > now() - make_interval(secs => $2::float8)
-              group by p.assignee_id) r), '[]') as recent,
+          ${recentAgentsColumn('$2::float8')},
           coalesce((select json_agg(distinct o.agent_id) from offers o
             where o.interaction_id = i.id and o.status in ('rejected', 'expired')), '[]') as declined
         from interactions i
@@ -606,38 +608,26 @@ export function createRoutingRepository(db: Kysely<Database>, pool: pg.Pool) {
     },
 
     /**
-     * Agents who may take work now (available or on a contact), or just `agentId`, with their open contacts,
-     * by agent id. Whether they are disabled is their profile's business (and the claim's, under lock).
+     * One agent if they may take work now (available or on a contact), with their open contacts; none
+     * otherwise. Whether they are disabled is their profile's business (and the claim's, under lock). The
+     * other agents are read by change (agentChanges).
      */
-    async agentPresence(agentId?: string): Promise<AgentPresence[]> {
-      const isOne = agentId !== undefined;
-      // One row of two lists ('<agent> <state> <idle since, epoch us>,...' by agent id, '<agent> <channel>
-      // <load>,...'). Read for every dispatch: for 500 agents and their loads this costs Postgres about 40%
-      // less than aggregating each agent's loads into JSON, and Node about 40% less than 1,400 flat rows.
-      const { rows } = await pool.query<{ agents: string | null; loads: string | null }>({
-        name: isOne ? 'routing_agent_presence_of' : 'routing_agent_presence',
+    async agentPresence(agentId: string): Promise<AgentPresence[]> {
+      const { rows } = await pool.query<{
+        state: AgentPresence['state'];
+        idle_ms: number;
+        loads: Partial<Record<Channel, number>> | null;
+      }>({
+        name: 'routing_agent_presence_of',
         text: `
-        select
-          (select string_agg(s.agent_id::text || ' ' || s.state || ' '
-              || (date_part('epoch', s.idle_since) * 1000000)::int8, ',' order by s.agent_id)
-            from agent_states s
-            where s.state in ('available', 'on_contact') ${isOne ? 'and s.agent_id = $1' : ''}) as agents,
-          (select string_agg(l.agent_id::text || ' ' || l.channel || ' ' || l.load, ',')
-            from agent_loads l
-            where l.load > 0 ${isOne ? 'and l.agent_id = $1' : ''}) as loads`,
-        values: isOne ? [agentId] : [],
+        select s.state, date_part('epoch', s.idle_since) * 1000 as idle_ms,
+          (select json_object_agg(l.channel, l.load) from agent_loads l
+            where l.agent_id = s.agent_id and l.load > 0) as loads
+        from agent_states s
+        where s.agent_id = $1 and s.state in ('available', 'on_contact')`,
+        values: [agentId],
       });
-      const agents = new Map<string, AgentPresence>();
-      for (const entry of rows[0]?.agents?.split(',') ?? []) {
-        const [id, state, idleUs] = entry.split(' ') as [string, AgentPresence['state'], string];
-        agents.set(id, { agentId: id, state, idleSinceMs: Number(idleUs) / 1000, loads: {} });
-      }
-      for (const entry of rows[0]?.loads?.split(',') ?? []) {
-        const [id, channel, load] = entry.split(' ') as [string, Channel, string];
-        const agent = agents.get(id);
-        if (agent) agent.loads[channel] = Number(load);
-      }
-      return [...agents.values()];
+      return rows.map((r) => ({ agentId, state: r.state, idleSinceMs: r.idle_ms, loads: r.loads ?? {} }));
     },
 
     /**
