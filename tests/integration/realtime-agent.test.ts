@@ -16,6 +16,7 @@ import type {
 import { queueContact, resetRouting, writeRulesFolder } from '../support/routing-fixtures.js';
 import { createTestContext, type TestContext } from '../support/test-context.js';
 import { startWorkerProcess, type WorkerProcess } from '../support/worker-process.js';
+import { waitFor } from '../support/wait-for.js';
 
 /*
  * The agent console's socket (namespace /agent) with real socket.io-client connections to a listening app on
@@ -137,16 +138,6 @@ function closed(socket: Client): Promise<string> {
     if (socket.disconnected) resolve('already');
     else socket.once('disconnect', (reason) => resolve(reason));
   });
-}
-
-async function waitFor<T>(probe: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await sleep(20);
-  }
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -10,6 +10,7 @@ import {
   writeRulesFolder,
 } from '../support/routing-fixtures.js';
 import { createTestContext, type TestContext } from '../support/test-context.js';
+import { waitFor } from '../support/wait-for.js';
 
 /*
  * Routing in one process, on a real Postgres and Redis: enqueue by rule, dispatch by strategy, the atomic
@@ -56,16 +57,6 @@ async function eventsOf(id: string, prefix = ''): Promise<LoggedEvent[]> {
 async function liveOffer(interactionId: string) {
   const offers = await ctx.services.repositories.routing.offersOf(interactionId);
   return offers.filter((o) => o.status === 'offered');
-}
-
-async function waitFor<T>(probe: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 describe('enqueue', () => {

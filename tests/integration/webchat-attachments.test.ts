@@ -10,6 +10,7 @@ import type {
 } from '../../channels/webchat/index.js';
 import { writeRulesFolder } from '../support/routing-fixtures.js';
 import { createTestContext, type TestContext } from '../support/test-context.js';
+import { recorder } from '../support/wait-for.js';
 
 /*
  * Images from web chat visitors, on a real Postgres and Redis with real socket.io-client visitors and real
@@ -79,27 +80,6 @@ const svg = Buffer.from(
 );
 
 // --- helpers --------------------------------------------------------------------------------------------
-
-/** Every event a socket received, and a waiter for the next one that matches. */
-function recorder(socket: Visitor) {
-  const seen: { name: string; payload: unknown }[] = [];
-  socket.onAny((name: string, payload: unknown) => seen.push({ name, payload }));
-  return {
-    all: (name: string) => seen.filter((e) => e.name === name).map((e) => e.payload),
-    next: <T>(name: string, match: (payload: T) => boolean = () => true) =>
-      waitFor(() => seen.find((e) => e.name === name && match(e.payload as T))?.payload as T | undefined),
-  };
-}
-
-async function waitFor<T>(probe: () => T | undefined, timeoutMs = 5_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 /** A visitor's socket, open, with its session push (started: the pre-chat form sent). */
 async function openVisitor(auth: Record<string, string> = { widgetId: 'shop' }) {

@@ -14,6 +14,7 @@ import type { Agent } from '../../src/db/repositories/agents.repository.js';
 import type { AgentClientToServerEvents, AgentServerToClientEvents } from '../../src/realtime/index.js';
 import { resetRouting, writeRulesFolder } from '../support/routing-fixtures.js';
 import { createTestContext, type TestContext } from '../support/test-context.js';
+import { recorder, waitFor } from '../support/wait-for.js';
 
 /*
  * Standard answers offered to a web chat visitor before they wait for a person, with real socket.io
@@ -109,28 +110,6 @@ afterAll(async () => {
 beforeEach(async () => {
   await resetRouting(ctx.services);
 });
-
-function recorder(socket: { onAny(listener: (name: string, payload: unknown) => void): unknown }) {
-  const seen: { name: string; payload: unknown }[] = [];
-  socket.onAny((name: string, payload: unknown) => seen.push({ name, payload }));
-  return {
-    all: (name: string) => seen.filter((e) => e.name === name).map((e) => e.payload),
-    next: <T = Record<string, unknown>>(name: string, match: (payload: T) => boolean = () => true) =>
-      waitFor(
-        async () => seen.find((e) => e.name === name && match(e.payload as T))?.payload as T | undefined,
-      ),
-  };
-}
-
-async function waitFor<T>(probe: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 async function openVisitor(auth: Record<string, string> = { widgetId: 'shop' }) {
   const socket: Visitor = connectClient(`${url}/chat`, {

@@ -17,6 +17,7 @@ import type {
 } from '../../src/realtime/index.js';
 import { resetRouting, writeRulesFolder } from '../support/routing-fixtures.js';
 import { createTestContext, type TestContext } from '../support/test-context.js';
+import { recorder, waitFor } from '../support/wait-for.js';
 
 /*
  * The web chat channel end to end with real socket.io-client connections on a real Postgres and Redis: the
@@ -82,29 +83,6 @@ afterAll(async () => {
 beforeEach(async () => {
   await resetRouting(ctx.services);
 });
-
-/** Every event a socket received, in order, and a waiter for the next one that matches. */
-function recorder(socket: { onAny(listener: (name: string, payload: unknown) => void): unknown }) {
-  const seen: { name: string; payload: unknown }[] = [];
-  socket.onAny((name: string, payload: unknown) => seen.push({ name, payload }));
-  return {
-    all: (name: string) => seen.filter((e) => e.name === name).map((e) => e.payload),
-    next: <T = Record<string, unknown>>(name: string, match: (payload: T) => boolean = () => true) =>
-      waitFor(
-        async () => seen.find((e) => e.name === name && match(e.payload as T))?.payload as T | undefined,
-      ),
-  };
-}
-
-async function waitFor<T>(probe: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 function visitor(auth: Record<string, string>, origin = widgetOrigin, url = visitorUrl): Visitor {
   const socket: Visitor = connectClient(`${url}/chat`, {
