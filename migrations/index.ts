@@ -6,6 +6,7 @@ import * as routingControl from './2026-11-23_routing_control.js';
 import * as cannedReplies from './2026-11-24_canned_replies.js';
 import * as fasterRouting from './2026-11-24_faster_routing.js';
 import * as webchatAttachments from './2026-11-24_webchat_attachments.js';
+import * as emailChannel from './2026-11-25_email_channel.js';
 
 /*
  * Every migration, by name, in the order they apply. A new migration is a new file plus one line here;
@@ -20,4 +21,5 @@ export const migrations: Record<string, Migration> = {
   '2026-11-24_canned_replies': cannedReplies,
   '2026-11-24_faster_routing': fasterRouting,
   '2026-11-24_webchat_attachments': webchatAttachments,
+  '2026-11-25_email_channel': emailChannel,
 };

@@ -14,7 +14,11 @@ export interface InteractionEventPayloads {
     direction: 'inbound' | 'outbound';
     threadKey: string | null;
     subject: string | null;
+    /** The closed interaction this one continues (a reply that came after its reopen window). */
+    linkedInteractionId?: string;
   };
+  /** A reply to a closed interaction reopened it (within its channel's reopen window); routed again. */
+  'interaction.reopened': { reason: string | null };
   'message.received': {
     text?: string;
     html?: string;
@@ -23,13 +27,47 @@ export interface InteractionEventPayloads {
     attachments?: { id?: string; fileName: string; contentType: string; sizeBytes: number }[];
     hints?: Record<string, unknown>;
     identities?: { kind: string; value: string }[];
+    /** Channel facts (email: Message-ID, From, To, Cc, Date, problems a person should look at). */
+    details?: Record<string, unknown>;
+    /** Where a channel's own threading put the message, and why (see InboundContact.thread). */
+    threading?: {
+      outcome: 'joined' | 'reopened' | 'linked' | 'not-found';
+      reason?: string;
+      threadInteractionId?: string;
+    };
   };
-  /** An agent's reply, logged before delivery (message.delivered or message.failed follows). */
-  'message.sent': { text?: string; html?: string; agentId: string; agentName?: string };
-  /** The channel took the reply `messageEventId` (the message.sent event); `providerId` as the provider named it. */
-  'message.delivered': { messageEventId: string; providerId?: string };
-  /** The reply could not be delivered and retrying cannot help. */
-  'message.failed': { messageEventId: string; reason: string };
+  /**
+   * A reply, logged before delivery (message.delivered or message.failed follows): an agent's, or an
+   * automatic one (`automatic`: an email acknowledgment), whose actor is the system. `cc` and `attachments`
+   * (ids of kept files) where the channel carries them (email).
+   */
+  'message.sent': {
+    text?: string;
+    html?: string;
+    agentId?: string;
+    agentName?: string;
+    subject?: string;
+    cc?: string[];
+    attachments?: { id: string; fileName: string; contentType: string; sizeBytes: number }[];
+    automatic?: 'acknowledgment';
+  };
+  /**
+   * The channel took the reply `messageEventId` (the message.sent event); `providerId` as the provider named
+   * it (email: the Message-ID), `sent`: what went out (email: from, to, cc, subject, size).
+   */
+  'message.delivered': { messageEventId: string; providerId?: string; sent?: Record<string, unknown> };
+  /** The reply could not be delivered: refused for good, out of retries, or bounced (`isBounce`) later. */
+  'message.failed': { messageEventId: string; reason: string; isBounce?: boolean };
+  /** A delivery status notification (bounce) for one of our messages, attached to its interaction. */
+  'message.bounced': {
+    bounceMessageId: string;
+    messageEventId?: string;
+    originalMessageId: string | null;
+    recipients: string[];
+    action: string | null;
+    status: string | null;
+    diagnostic: string | null;
+  };
   'note.added': { text: string; agentId: string };
   /**
    * The interaction ended: `reason` says how ('agent closed', 'customer left', 'after hours: ...');
@@ -121,6 +159,8 @@ export interface DomainEventMap {
     eventId: string;
     channel: Channel;
     isNewInteraction: boolean;
+    /** A closed interaction this contact continues is open again, and is routed like a new one. */
+    isReopened: boolean;
     isNewCustomer: boolean;
   };
   'note.added': { interactionId: string; eventId: string; agentId: string };

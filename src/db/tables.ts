@@ -117,6 +117,26 @@ export interface AttachmentContentsTable {
   created_at: CreatedAt;
 }
 
+/** Where each mailbox's ingest stands (IMAP UIDVALIDITY and the last UID committed to the log). */
+export interface MailboxCursorsTable {
+  mailbox: string;
+  uid_validity: string;
+  last_uid: string;
+  updated_at: UpdatedAt;
+}
+
+/** Every email by Message-ID (ours and customers'), its interaction and participants, for threading. */
+export interface EmailMessagesTable {
+  id: Generated<string>;
+  message_id: string;
+  interaction_id: string;
+  event_id: string | null;
+  direction: 'inbound' | 'outbound';
+  is_ours: boolean;
+  participants: string[];
+  created_at: CreatedAt;
+}
+
 export interface DuplicateSuggestionsTable {
   id: Generated<string>;
   customer_id: string;
@@ -230,6 +250,8 @@ export interface Database {
   offers: OffersTable;
   routing_rotations: RoutingRotationsTable;
   canned_replies: CannedRepliesTable;
+  mailbox_cursors: MailboxCursorsTable;
+  email_messages: EmailMessagesTable;
 }
 
 export type AgentRow = Selectable<AgentsTable>;

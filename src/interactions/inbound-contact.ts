@@ -46,6 +46,19 @@ export interface InboundContact {
   hints?: Record<string, string | number | boolean>;
   /** When the customer sent it; defaults to now. */
   occurredAt?: Date;
+  /**
+   * Channel facts kept in the message's event as `details` (email: Message-ID, From, To, Cc, Date, what
+   * could not be read); JSON only, at most 64 KB.
+   */
+  details?: Record<string, unknown>;
+  /**
+   * The interaction a channel's own threading found for this contact (email: our Message-ID in the reply,
+   * a reply token, a ticket number), checked by the channel to belong to this sender (its customer or a
+   * participant). An open one is joined; a closed one is reopened when it closed at most
+   * `reopenWithinSeconds` ago, else a new interaction is opened and linked to it. `reason` is recorded in the
+   * message's event.
+   */
+  thread?: { interactionId: string; reason: string; reopenWithinSeconds: number };
 }
 
 export interface IngestResult {
@@ -58,4 +71,8 @@ export interface IngestResult {
   newIdentityIds: string[];
   /** Customers that own other identities this contact carried: a strong duplicate signal. */
   otherCustomerIds: string[];
+  /** The contact's `thread` interaction was closed and is open again (routed like a new one). */
+  isReopened: boolean;
+  /** What became of the contact's `thread`: joined, reopened, linked (a new one, linked), not-found. */
+  threadOutcome: 'joined' | 'reopened' | 'linked' | 'not-found' | null;
 }

@@ -14,6 +14,7 @@ export interface IngestDependencies {
 
 const maxExternalIdLength = 500;
 const maxTextLength = 1_000_000;
+const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /*
  * ingest(): the single door into the unified log. Idempotent on (channel, externalId): a provider's retry, or
@@ -33,6 +34,7 @@ export function createIngestService(deps: IngestDependencies) {
         eventId: result.eventId,
         channel: contact.channel,
         isNewInteraction: result.isNewInteraction,
+        isReopened: result.isReopened,
         isNewCustomer: result.isNewCustomer,
       });
       return result;
@@ -52,6 +54,10 @@ function toRecord(contact: InboundContact, region: CountryCode): IngestRecord {
   if ((contact.text?.length ?? 0) > maxTextLength || (contact.html?.length ?? 0) > maxTextLength) {
     throw new AppError('INVALID_CONTACT', 'text too long');
   }
+  if (contact.details && JSON.stringify(contact.details).length > 65_536)
+    throw new AppError('INVALID_CONTACT', 'details too large');
+  if (contact.thread && !uuidPattern.test(contact.thread.interactionId))
+    throw new AppError('INVALID_CONTACT', 'thread.interactionId must be an interaction id');
   // An identity that cannot be normalized is kept raw in the event (nothing the customer sent is lost), but
   // it does not resolve a customer.
   const identities: NormalizedIdentity[] = [];
@@ -77,6 +83,7 @@ function toRecord(contact: InboundContact, region: CountryCode): IngestRecord {
       })),
     }),
     ...(contact.hints && { hints: contact.hints }),
+    ...(contact.details && { details: contact.details }),
     identities: identities.map((i) => ({ kind: i.kind, value: i.value })),
   };
   return {
@@ -91,5 +98,10 @@ function toRecord(contact: InboundContact, region: CountryCode): IngestRecord {
     attachments: (contact.attachments ?? []).map((a) => ({ ...a, sha256: a.sha256 ?? null })),
     mayRevealDuplicate: mayContainPhone(contact.text),
     eventPayload: unusable.length ? { ...payload, unusableIdentities: unusable } : payload,
+    ...(contact.thread && {
+      joinInteractionId: contact.thread.interactionId,
+      joinReason: contact.thread.reason.slice(0, 500),
+      reopenWithinSeconds: Math.max(0, contact.thread.reopenWithinSeconds),
+    }),
   };
 }

@@ -327,6 +327,112 @@ describe('threading', () => {
     expect(later.interactionId).not.toBe(first.interactionId);
   });
 
+  describe("a channel's own threading (thread: the interaction it found)", () => {
+    async function emailFrom(who: string, thread?: InboundContact['thread']) {
+      return ctx.services.ingest({
+        channel: 'email',
+        externalId: `<${uniqueId('mail')}@example.org>`,
+        identities: [{ kind: 'email', value: who }],
+        text: `from ${who}`,
+        ...(thread && { thread }),
+      });
+    }
+    async function closeAt(interactionId: string, closedAt: Date) {
+      await ctx.services.db
+        .updateTable('interactions')
+        .set({ status: 'closed', closed_at: closedAt, closed_reason: 'agent closed', disposition: 'solved' })
+        .where('id', '=', interactionId)
+        .execute();
+    }
+
+    it('joins the open interaction, even from a participant who is another customer, and says why', async () => {
+      const first = await emailFrom(`${uniqueId('eve')}@example.org`);
+      const colleague = await emailFrom(`${uniqueId('finn')}@example.org`, {
+        interactionId: first.interactionId,
+        reason: 'In-Reply-To names our reply',
+        reopenWithinSeconds: 3600,
+      });
+      expect(colleague).toMatchObject({
+        interactionId: first.interactionId,
+        isNewInteraction: false,
+        isReopened: false,
+        threadOutcome: 'joined',
+      });
+      expect(colleague.customerId).not.toBe(first.customerId);
+      const { events } = await ctx.services.interactions.detail(first.interactionId);
+      expect(events.at(-1)).toMatchObject({
+        type: 'message.received',
+        actorId: colleague.customerId,
+        payload: {
+          threading: {
+            outcome: 'joined',
+            reason: 'In-Reply-To names our reply',
+            threadInteractionId: first.interactionId,
+          },
+        },
+      });
+    });
+
+    it('reopens a closed interaction within the window, clearing how it ended', async () => {
+      const who = `${uniqueId('gil')}@example.org`;
+      const first = await emailFrom(who);
+      await closeAt(first.interactionId, new Date(Date.now() - 60_000));
+      const reply = await emailFrom(who, {
+        interactionId: first.interactionId,
+        reason: 'subject token [#1]',
+        reopenWithinSeconds: 3600,
+      });
+      expect(reply).toMatchObject({
+        interactionId: first.interactionId,
+        isReopened: true,
+        threadOutcome: 'reopened',
+      });
+      expect(ingested.at(-1)).toMatchObject({ interactionId: first.interactionId, isReopened: true });
+      const { interaction, events } = await ctx.services.interactions.detail(first.interactionId);
+      expect(interaction).toMatchObject({ status: 'new', closedAt: null, assigneeId: null });
+      expect(events.slice(-2).map((e) => e.type)).toEqual(['interaction.reopened', 'message.received']);
+    });
+
+    it('opens a new interaction linked to one that closed before the window', async () => {
+      const who = `${uniqueId('hal')}@example.org`;
+      const first = await emailFrom(who);
+      await closeAt(first.interactionId, new Date(Date.now() - 2 * 3600_000));
+      const reply = await emailFrom(who, {
+        interactionId: first.interactionId,
+        reason: 'reply token',
+        reopenWithinSeconds: 3600,
+      });
+      expect(reply).toMatchObject({ isNewInteraction: true, isReopened: false, threadOutcome: 'linked' });
+      expect(reply.interactionId).not.toBe(first.interactionId);
+      const { events } = await ctx.services.interactions.detail(reply.interactionId);
+      expect(events[0]).toMatchObject({
+        type: 'interaction.created',
+        payload: { linkedInteractionId: first.interactionId },
+      });
+      const old = await ctx.services.interactions.detail(first.interactionId);
+      expect(old.interaction.status).toBe('closed');
+    });
+
+    it('opens a new interaction when the named one does not exist, and records that', async () => {
+      const reply = await emailFrom(`${uniqueId('ida')}@example.org`, {
+        interactionId: '0190a0a0-0000-7000-8000-000000000000',
+        reason: 'reply token',
+        reopenWithinSeconds: 60,
+      });
+      expect(reply).toMatchObject({ isNewInteraction: true, threadOutcome: 'not-found' });
+    });
+
+    it('refuses a thread that is not an interaction id', async () => {
+      await expect(
+        emailFrom(`${uniqueId('jo')}@example.org`, {
+          interactionId: 'nope',
+          reason: 'x',
+          reopenWithinSeconds: 1,
+        }),
+      ).rejects.toMatchObject({ code: 'INVALID_CONTACT' });
+    });
+  });
+
   it('opens a new interaction for every contact without a thread key', async () => {
     const identities = [{ kind: 'phone' as const, value: newPhone().national }];
     const a = await ctx.services.ingest({ channel: 'voice', externalId: uniqueId('CA'), identities });

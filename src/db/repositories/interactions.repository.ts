@@ -23,6 +23,10 @@ export interface IngestRecord {
   }[];
   mayRevealDuplicate: boolean;
   eventPayload: Record<string, unknown>;
+  /** See InboundContact.thread. */
+  joinInteractionId?: string;
+  joinReason?: string;
+  reopenWithinSeconds?: number;
 }
 
 export interface Interaction {
@@ -110,6 +114,8 @@ function toIngestResult(r: Record<string, unknown>): IngestResult {
     isNewCustomer: r.isNewCustomer === true,
     newIdentityIds: (r.newIdentityIds as string[] | undefined) ?? [],
     otherCustomerIds: (r.otherCustomerIds as string[] | undefined) ?? [],
+    isReopened: r.isReopened === true,
+    threadOutcome: (r.threadOutcome as IngestResult['threadOutcome'] | undefined) ?? null,
   };
 }
 
