@@ -56,6 +56,9 @@ import { createRoutingService } from './routing/routing.service.js';
 import { startRulesSync } from './routing/rules-sync.js';
 import { RulesStore } from './routing/rules/rules.loader.js';
 import { attachWebchat } from '../channels/webchat/index.js';
+import { attachEmail } from '../channels/email/index.js';
+import type { PollerOptions } from '../channels/email/imap-poller.js';
+import { createEmailRepository } from './db/repositories/email.repository.js';
 
 export interface AppOptions {
   config: Config;
@@ -63,6 +66,8 @@ export interface AppOptions {
   logger?: FastifyServerOptions['logger'];
   /** Run the job worker in this process (default true). */
   isWorker?: boolean;
+  /** Mailbox readers' timings (tests shorten the lease). */
+  emailPoller?: Partial<PollerOptions>;
 }
 
 export type Services = Awaited<ReturnType<typeof buildApp>>['services'];
@@ -124,6 +129,7 @@ export async function buildApp(options: AppOptions) {
     }),
     agentStates: createAgentStatesRepository(db),
     routing: createRoutingRepository(db, pool),
+    email: createEmailRepository(db),
   };
   const merges = createMergesRepository(db, repositories.audit);
   const sessions = createSessionStore(redis, config.redisPrefix, config.sessionTtlSeconds);
@@ -152,11 +158,13 @@ export async function buildApp(options: AppOptions) {
   });
   const interactions = createInteractionsService({ interactions: repositories.interactions, events });
   // Attachments whose bytes the core keeps (web chat images): stored by the channel, served to agents.
-  const attachments = createAttachmentsService({ attachments: createAttachmentsRepository(db) });
+  const attachmentsRepository = createAttachmentsRepository(db);
+  const attachments = createAttachmentsService({ attachments: attachmentsRepository });
   // Channel adapters register their senders here; an agent's reply goes out through them.
   const outboundRegistry = new OutboundRegistry();
   const outbound = createOutboundService({
     messages: createMessagesRepository(db),
+    drafts: attachmentsRepository,
     interactions,
     registry: outboundRegistry,
     jobs,
@@ -239,7 +247,7 @@ export async function buildApp(options: AppOptions) {
   // never got to: it died, or routing failed). Listeners run after the ingest committed.
   if (config.routeOnIngest) {
     events.subscribe('contact.ingested', (contact) => {
-      if (!contact.isNewInteraction || !rules.current) return;
+      if (!(contact.isNewInteraction || contact.isReopened) || !rules.current) return;
       routing.route(contact.interactionId).catch((err: unknown) => {
         app.log.error({ err, interactionId: contact.interactionId }, 'routing a new interaction failed');
       });
@@ -274,8 +282,8 @@ export async function buildApp(options: AppOptions) {
     'routing.sweep-overdue-offers': async () => {
       if (routing.rules.current) await routing.sweep(config.offerSweepMs);
     },
-    'messages.deliver': async ({ eventId }) => {
-      await outbound.deliver(eventId);
+    'messages.deliver': async ({ eventId }, { attempt, isLastAttempt }) => {
+      await outbound.deliver(eventId, { attempt, isLastAttempt });
     },
     'routing.route': async ({ interactionId }) => {
       await routing.route(interactionId);
@@ -369,7 +377,7 @@ export async function buildApp(options: AppOptions) {
   agentsRoutes(app, { agents });
   customersRoutes(app, { customers });
   interactionsRoutes(app, { interactions, outbound });
-  attachmentsRoutes(app, { attachments });
+  attachmentsRoutes(app, { attachments, interactions, maxUploadBytes: 25 * 1024 * 1024 });
   routingRoutes(app, {
     routing,
     offers: routing.offers,
@@ -422,7 +430,21 @@ export async function buildApp(options: AppOptions) {
     attachments,
   });
 
+  // Email (IMAP readers, one per mailbox across the cluster; SMTP replies), when a mailboxes file exists.
+  const email = await attachEmail(app, {
+    config,
+    redis,
+    ingest,
+    email: repositories.email,
+    attachments,
+    outboundRegistry,
+    outbound,
+    interactions,
+    ...(options.emailPoller && { pollerOptions: options.emailPoller }),
+  });
+
   const services = {
+    email,
     ingest,
     customers,
     interactions,

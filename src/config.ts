@@ -49,6 +49,19 @@ export interface Config {
    * `webchat`, as tests do, keep these defaults).
    */
   webchatImages: WebchatImageLimits;
+  /** Email (channels/email/): the mailboxes file, and what it may read from the environment. */
+  email: EmailConfig;
+}
+
+export interface EmailConfig {
+  /** EMAIL_MAILBOXES_FILE, default `mailboxes.yaml`; no file, no email channel. */
+  mailboxesFile: string;
+  /** The environment the mailboxes file's `passwordEnv` names are read from. */
+  secrets: Readonly<Record<string, string | undefined>>;
+  /** Signs reply tokens (EMAIL_TOKEN_SECRET); unset: one random key kept in Redis, shared by every process. */
+  tokenSecret: string | undefined;
+  /** Whether this process takes part in reading mailboxes (EMAIL_POLL=0: it only sends). */
+  isPolling: boolean;
 }
 
 export interface WebchatImageLimits {
@@ -192,6 +205,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxMessageChars: positiveCount(env, 'WEBCHAT_MAX_MESSAGE_CHARS', 4000),
       rateLimitMessages: positiveCount(env, 'WEBCHAT_RATE_LIMIT_MESSAGES', 10),
       rateLimitWindowMs: positiveMs(env, 'WEBCHAT_RATE_LIMIT_WINDOW_MS', 10_000),
+    },
+    email: {
+      mailboxesFile: env.EMAIL_MAILBOXES_FILE ?? 'mailboxes.yaml',
+      secrets: { ...env },
+      tokenSecret: env.EMAIL_TOKEN_SECRET || undefined,
+      isPolling: env.EMAIL_POLL !== '0',
     },
     webchatImages: {
       maxBytes: positiveCount(env, 'WEBCHAT_MAX_IMAGE_BYTES', 5 * 1024 * 1024),

@@ -436,7 +436,7 @@ export function registerChatNamespace(io: Server, deps: ChatNamespaceDeps) {
         clientId: null,
         from: 'agent',
         text: message.text,
-        agentName: message.agent.displayName || null,
+        agentName: message.agent?.displayName || null,
         at: new Date().toISOString(),
       });
       return {};

@@ -59,6 +59,18 @@ export function interactionsRoutes(
           {
             text: Type.String({ minLength: 1, maxLength: 20_000 }),
             html: Type.Optional(Type.String({ minLength: 1, maxLength: 200_000 })),
+            cc: Type.Optional(
+              Type.Array(Type.String({ minLength: 3, maxLength: 254 }), {
+                maxItems: 20,
+                description: 'More recipients (email only)',
+              }),
+            ),
+            attachmentIds: Type.Optional(
+              Type.Array(Type.String({ minLength: 1, maxLength: 100 }), {
+                maxItems: 10,
+                description: 'Files uploaded to POST /api/interactions/:id/attachments (email only)',
+              }),
+            ),
           },
           { additionalProperties: false },
         ),

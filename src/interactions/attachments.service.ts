@@ -40,6 +40,26 @@ export function createAttachmentsService(deps: { attachments: AttachmentsReposit
       await deps.attachments.deleteUnreferencedContent(attachment.storageKey);
     },
 
+    /** Keeps a file an agent attaches to a reply not yet sent (see outbound.service.ts reply). */
+    async keepDraft(
+      interactionId: string,
+      content: Buffer,
+      file: { fileName: string; contentType: string },
+    ): Promise<KeptAttachment> {
+      const storageKey = randomUUID();
+      await deps.attachments.saveContent(storageKey, content);
+      const kept = {
+        id: storageKey,
+        storageKey,
+        fileName: safeFileName(file.fileName, file.contentType),
+        contentType: file.contentType,
+        sizeBytes: content.length,
+        sha256: createHash('sha256').update(content).digest('hex'),
+      };
+      await deps.attachments.addDraft({ interactionId, ...kept });
+      return kept;
+    },
+
     async open(id: string): Promise<AttachmentWithContent> {
       const attachment = await deps.attachments.findWithContent(id);
       if (!attachment) throw new AppError('ATTACHMENT_NOT_FOUND');

@@ -21,7 +21,16 @@ export interface OutboundMessage {
   to: { kind: string; value: string }[];
   text: string;
   html?: string;
-  agent: { id: string; displayName: string };
+  /** Who wrote it; null for an automatic message (an acknowledgment). */
+  agent: { id: string; displayName: string } | null;
+  /** An automatic message: the channel marks it so (email: Auto-Submitted: auto-replied, RFC 3834). */
+  automatic?: 'acknowledgment';
+  /** The message's own subject (an acknowledgment's); else the channel derives one from the interaction's. */
+  ownSubject?: string;
+  /** More recipients, where the channel has them (email Cc), as the agent wrote them. */
+  cc?: string[];
+  /** Files the core keeps (AttachmentsService.open by id), where the channel carries them (email). */
+  attachments?: { id: string; fileName: string; contentType: string; sizeBytes: number }[];
 }
 
 export interface ChannelSender {
@@ -31,7 +40,7 @@ export interface ChannelSender {
    * Delivers the message, or throws. Throw PermanentDeliveryError when retrying cannot help (no address,
    * refused by the provider for good); anything else is retried by the job.
    */
-  send(message: OutboundMessage): Promise<{ providerId?: string }>;
+  send(message: OutboundMessage): Promise<{ providerId?: string; sent?: Record<string, unknown> }>;
 }
 
 export class PermanentDeliveryError extends Error {

@@ -5,9 +5,11 @@
  * retry-safe: a message whose outcome is logged is not sent again.
  */
 import type { Agent } from '../db/repositories/agents.repository.js';
+import type { AttachmentsRepository } from '../db/repositories/attachments.repository.js';
+import { normalizeIdentity } from '../customers/identity-normalizer.js';
 import type { Delivery, MessagesRepository } from '../db/repositories/messages.repository.js';
 import { AppError } from '../errors.js';
-import type { DomainEvents } from '../events.js';
+import type { DomainEvents, InteractionEventPayloads } from '../events.js';
 import type { JobQueue } from '../jobs/job-registry.js';
 import { PermanentJobError } from '../jobs/job-registry.js';
 import type { Channel } from './inbound-contact.js';
@@ -22,17 +24,21 @@ const addressKinds: Readonly<Record<Channel, readonly string[]>> = {
   fax: ['fax', 'phone'],
 };
 
+/** Channels whose replies carry Cc and files. */
+const channelsWithCopiesAndFiles: readonly Channel[] = ['email'];
+
 export function createOutboundService(deps: {
   messages: MessagesRepository;
+  drafts: Pick<AttachmentsRepository, 'draftsOf' | 'attachToEvent'>;
   interactions: InteractionsService;
   registry: OutboundRegistry;
   jobs: JobQueue;
   events: DomainEvents;
   log: { warn: (obj: object, msg: string) => void };
 }) {
-  function toMessage(delivery: Delivery, agentName: string): OutboundMessage {
+  function toMessage(delivery: Delivery): OutboundMessage {
     const { event, interaction } = delivery;
-    const payload = event.payload as { text?: string; html?: string };
+    const payload = event.payload as InteractionEventPayloads['message.sent'];
     const kinds = addressKinds[interaction.channel];
     return {
       eventId: event.id,
@@ -44,7 +50,14 @@ export function createOutboundService(deps: {
       to: delivery.identities.filter((i) => kinds.includes(i.kind)),
       text: payload.text ?? '',
       ...(payload.html !== undefined && { html: payload.html }),
-      agent: { id: event.actorId ?? '', displayName: agentName },
+      agent:
+        event.actorType === 'agent'
+          ? { id: event.actorId ?? '', displayName: payload.agentName ?? '' }
+          : null,
+      ...(payload.automatic && { automatic: payload.automatic }),
+      ...(payload.subject && { ownSubject: payload.subject }),
+      ...(payload.cc?.length && { cc: payload.cc }),
+      ...(payload.attachments?.length && { attachments: payload.attachments }),
     };
   }
 
@@ -53,13 +66,24 @@ export function createOutboundService(deps: {
     async reply(
       interactionId: string,
       agent: Pick<Agent, 'id' | 'role' | 'displayName'>,
-      content: { text: string; html?: string },
+      content: { text: string; html?: string; cc?: string[]; attachmentIds?: string[] },
     ) {
       const { interaction } = await deps.interactions.detail(interactionId);
       if (interaction.status === 'closed') throw new AppError('INTERACTION_CLOSED');
       if (agent.role === 'agent' && interaction.assigneeId !== agent.id) throw new AppError('NOT_ASSIGNEE');
       const sender = deps.registry.senderFor(interaction.channel);
       if (!sender) throw new AppError('CHANNEL_CANNOT_SEND');
+      const hasExtras = (content.cc?.length ?? 0) > 0 || (content.attachmentIds?.length ?? 0) > 0;
+      if (hasExtras && !channelsWithCopiesAndFiles.includes(interaction.channel))
+        throw new AppError('VALIDATION_FAILED', `A ${interaction.channel} reply carries no Cc or files.`);
+      const cc = [...new Set((content.cc ?? []).map(copyAddress))];
+      const ids = [...new Set(content.attachmentIds ?? [])];
+      const files = await deps.drafts.draftsOf(interactionId, ids);
+      if (files.length !== ids.length)
+        throw new AppError(
+          'ATTACHMENT_NOT_FOUND',
+          'An attachment is not one uploaded to this interaction for a reply.',
+        );
       const event = await deps.messages.logSent({
         interactionId,
         channel: interaction.channel,
@@ -69,8 +93,11 @@ export function createOutboundService(deps: {
           ...(content.html !== undefined && { html: content.html }),
           agentId: agent.id,
           agentName: agent.displayName,
+          ...(cc.length > 0 && { cc }),
+          ...(files.length > 0 && { attachments: files }),
         },
       });
+      await deps.drafts.attachToEvent(interactionId, ids, event.id);
       deps.events.publish('message.sent', {
         interactionId,
         eventId: event.id,
@@ -90,39 +117,70 @@ export function createOutboundService(deps: {
       return event;
     },
 
-    /** Delivers a logged message.sent through its channel's sender; logs the outcome once. */
-    async deliver(eventId: string): Promise<'delivered' | 'failed' | 'already-settled'> {
+    /**
+     * An automatic message (an email acknowledgment) on the interaction's channel, logged as message.sent by
+     * the system (it is not the first response) and delivered by the job.
+     */
+    async sendAutomatic(
+      interactionId: string,
+      content: { automatic: 'acknowledgment'; subject: string; text: string },
+    ) {
+      const { interaction } = await deps.interactions.detail(interactionId);
+      if (!deps.registry.senderFor(interaction.channel)) throw new AppError('CHANNEL_CANNOT_SEND');
+      const event = await deps.messages.logAutomatic({
+        interactionId,
+        channel: interaction.channel,
+        payload: { text: content.text, subject: content.subject, automatic: content.automatic },
+      });
+      await deps.jobs.enqueue('messages.deliver', { eventId: event.id }, { jobId: `deliver-${event.id}` });
+      return event;
+    },
+
+    /**
+     * Delivers a logged message.sent through its channel's sender; logs the outcome once. A failure that
+     * retrying may cure is thrown (the job retries) until the last attempt, which logs it as message.failed,
+     * so that the agent always learns the outcome.
+     */
+    async deliver(
+      eventId: string,
+      attempt: { attempt: number; isLastAttempt: boolean } = { attempt: 1, isLastAttempt: false },
+    ): Promise<'delivered' | 'failed' | 'already-settled'> {
       const delivery = await deps.messages.forDelivery(eventId);
       if (!delivery) throw new PermanentJobError(`no message.sent event ${eventId}`);
       if (delivery.isSettled) return 'already-settled';
       const { interaction } = delivery;
       const sender = deps.registry.senderFor(interaction.channel);
-      const agentName = (delivery.event.payload as { agentName?: string }).agentName ?? '';
-      const message = toMessage(delivery, agentName);
+      const message = toMessage(delivery);
       try {
         if (!sender) throw new PermanentDeliveryError(`no sender for ${interaction.channel}`);
-        const { providerId } = await sender.send(message);
+        const { providerId, sent } = await sender.send(message);
         await deps.messages.logOutcome({
           interactionId: interaction.id,
           channel: interaction.channel,
           type: 'message.delivered',
-          payload: { messageEventId: eventId, ...(providerId !== undefined && { providerId }) },
+          payload: {
+            messageEventId: eventId,
+            ...(providerId !== undefined && { providerId }),
+            ...(sent && { sent }),
+          },
         });
         deps.events.publish('message.delivered', { interactionId: interaction.id, eventId });
         return 'delivered';
       } catch (err) {
-        if (!(err instanceof PermanentDeliveryError)) throw err;
+        const isPermanent = err instanceof PermanentDeliveryError;
+        if (!isPermanent && !attempt.isLastAttempt) {
+          deps.log.warn({ err, eventId, attempt: attempt.attempt }, 'delivery failed; the job retries');
+          throw err;
+        }
+        const why = err instanceof Error ? err.message : String(err);
+        const reason = isPermanent ? why : `gave up after ${attempt.attempt} attempts: ${why}`;
         await deps.messages.logOutcome({
           interactionId: interaction.id,
           channel: interaction.channel,
           type: 'message.failed',
-          payload: { messageEventId: eventId, reason: err.message },
+          payload: { messageEventId: eventId, reason },
         });
-        deps.events.publish('message.failed', {
-          interactionId: interaction.id,
-          eventId,
-          reason: err.message,
-        });
+        deps.events.publish('message.failed', { interactionId: interaction.id, eventId, reason });
         return 'failed';
       }
     },
@@ -131,3 +189,12 @@ export function createOutboundService(deps: {
 }
 
 export type OutboundService = ReturnType<typeof createOutboundService>;
+
+/** A Cc address as the agent typed it, checked and lower-cased. */
+function copyAddress(raw: string): string {
+  try {
+    return normalizeIdentity({ kind: 'email', value: raw }, 'US').value;
+  } catch {
+    throw new AppError('VALIDATION_FAILED', `Cc '${raw.slice(0, 100)}' is not an email address.`);
+  }
+}

@@ -40,7 +40,15 @@ export interface JobPayloads {
 }
 
 export type JobName = keyof JobPayloads;
-export type JobHandlers = { [N in JobName]: (data: JobPayloads[N]) => Promise<void> };
+/** How far along its retries a job is: a handler may give up in its own way on the last attempt. */
+export interface JobAttempt {
+  /** 1 on the first run. */
+  attempt: number;
+  isLastAttempt: boolean;
+}
+export type JobHandlers = {
+  [N in JobName]: (data: JobPayloads[N], attempt: JobAttempt) => Promise<void>;
+};
 
 export class PermanentJobError extends UnrecoverableError {
   override name = 'PermanentJobError';
@@ -95,8 +103,9 @@ export function startJobWorker(
     queueName,
     async (job: Job) => {
       if (!known.has(job.name)) throw new PermanentJobError(`no handler for job '${job.name}'`);
-      const handler = handlers[job.name as JobName] as (data: unknown) => Promise<void>;
-      await handler(job.data);
+      const handler = handlers[job.name as JobName] as (data: unknown, attempt: JobAttempt) => Promise<void>;
+      const attempt = job.attemptsMade + 1;
+      await handler(job.data, { attempt, isLastAttempt: attempt >= (job.opts.attempts ?? 1) });
     },
     { connection, prefix: `${prefix}bull`, concurrency: 8 },
   );

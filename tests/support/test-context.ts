@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { sql } from 'kysely';
 import { inject } from 'vitest';
-import { buildApp, type Services } from '../../src/app.js';
+import { buildApp, type AppOptions, type Services } from '../../src/app.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { openDatabase } from '../../src/db/database.js';
 import { migrateToLatest } from '../../src/db/migrate.js';
@@ -33,6 +33,8 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     publicBaseUrl: 'http://localhost:3000',
     // Tests that need the folder watcher turn it on; the rest should not hold a watcher per app.
     watchRoutingRules: false,
+    // No email channel unless a test writes its own mailboxes file (a developer's mailboxes.yaml is not read).
+    email: { mailboxesFile: '', secrets: {}, tokenSecret: 'test-email-token-secret', isPolling: true },
     ...overrides,
   };
 }
@@ -47,11 +49,15 @@ export async function migrateSchema(config: Config): Promise<void> {
 }
 
 export async function createTestContext(
-  options: { config?: Partial<Config>; isWorker?: boolean } = {},
+  options: { config?: Partial<Config>; isWorker?: boolean; emailPoller?: AppOptions['emailPoller'] } = {},
 ): Promise<TestContext> {
   const config = testConfig(options.config);
   await migrateSchema(config);
-  const { app, services } = await buildApp({ config, isWorker: options.isWorker ?? false });
+  const { app, services } = await buildApp({
+    config,
+    isWorker: options.isWorker ?? false,
+    ...(options.emailPoller && { emailPoller: options.emailPoller }),
+  });
   await app.ready();
   let agentCount = 0;
 

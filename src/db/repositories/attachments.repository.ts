@@ -45,6 +45,68 @@ export function createAttachmentsRepository(db: Kysely<Database>) {
         .execute();
     },
 
+    /**
+     * A file an agent attached to a reply they have not sent yet: an attachments row with no event, on the
+     * interaction. Sending the reply names it with the message.sent event (attachToEvent).
+     */
+    async addDraft(request: {
+      interactionId: string;
+      fileName: string;
+      contentType: string;
+      sizeBytes: number;
+      storageKey: string;
+      sha256: string | null;
+    }): Promise<void> {
+      await db
+        .insertInto('attachments')
+        .values({
+          interaction_id: request.interactionId,
+          event_id: null,
+          file_name: request.fileName,
+          content_type: request.contentType,
+          size_bytes: request.sizeBytes,
+          storage_key: request.storageKey,
+          sha256: request.sha256,
+        })
+        .execute();
+    },
+
+    /** Draft attachments (no event yet) of the interaction among these storage keys. */
+    async draftsOf(
+      interactionId: string,
+      storageKeys: readonly string[],
+    ): Promise<{ id: string; fileName: string; contentType: string; sizeBytes: number }[]> {
+      if (storageKeys.length === 0) return [];
+      const rows = await db
+        .selectFrom('attachments')
+        .select(['storage_key', 'file_name', 'content_type', 'size_bytes'])
+        .where('interaction_id', '=', interactionId)
+        .where('event_id', 'is', null)
+        .where('storage_key', 'in', [...storageKeys])
+        .execute();
+      return rows.map((r) => ({
+        id: r.storage_key,
+        fileName: r.file_name,
+        contentType: r.content_type,
+        sizeBytes: Number(r.size_bytes),
+      }));
+    },
+
+    async attachToEvent(
+      interactionId: string,
+      storageKeys: readonly string[],
+      eventId: string,
+    ): Promise<void> {
+      if (storageKeys.length === 0) return;
+      await db
+        .updateTable('attachments')
+        .set({ event_id: eventId })
+        .where('interaction_id', '=', interactionId)
+        .where('event_id', 'is', null)
+        .where('storage_key', 'in', [...storageKeys])
+        .execute();
+    },
+
     /** The first attachment stored under `storageKey`, with its bytes; undefined when either is missing. */
     async findWithContent(storageKey: string): Promise<AttachmentWithContent | undefined> {
       const row = await db

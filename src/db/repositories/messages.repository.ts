@@ -52,6 +52,27 @@ export function createMessagesRepository(db: Kysely<Database>) {
       });
     },
 
+    /** An automatic message (actor: the system): logged like a reply, but it is not a first response. */
+    async logAutomatic(request: {
+      interactionId: string;
+      channel: Channel;
+      payload: Record<string, unknown>;
+    }): Promise<LoggedEvent> {
+      const row = await db
+        .insertInto('interaction_events')
+        .values({
+          interaction_id: request.interactionId,
+          type: 'message.sent',
+          actor_type: 'system',
+          actor_id: null,
+          channel: request.channel,
+          payload: JSON.stringify(request.payload),
+        })
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      return toLoggedEvent(row);
+    },
+
     async forDelivery(eventId: string): Promise<Delivery | undefined> {
       const event = await db
         .selectFrom('interaction_events')

@@ -1,0 +1,116 @@
+/*
+ * The email channel, attached to the app: the mailboxes file (mailboxes.ts), one IMAP reader per mailbox
+ * (imap-poller.ts; every process runs one per mailbox and exactly one holds each mailbox's lease), the
+ * ingest of what they read (mail-ingest.ts), acknowledgments (acknowledgment.ts), and the SMTP sender for
+ * replies (smtp-sender.ts), registered as the email ChannelSender. app.ts calls attachEmail after the
+ * outbound service exists; closing the app stops the readers and the SMTP pools.
+ */
+import { randomBytes } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
+import type { Config } from '../../src/config.js';
+import type { EmailRepository } from '../../src/db/repositories/email.repository.js';
+import type { AttachmentsService } from '../../src/interactions/attachments.service.js';
+import { createEmailThreading, createReplyTokens } from '../../src/interactions/email-threading.service.js';
+import type { InboundContact, IngestResult } from '../../src/interactions/inbound-contact.js';
+import type { InteractionsService } from '../../src/interactions/interactions.service.js';
+import type { OutboundRegistry } from '../../src/interactions/outbound-message.js';
+import type { OutboundService } from '../../src/interactions/outbound.service.js';
+import { createAcknowledger } from './acknowledgment.js';
+import { startMailboxPoller, type MailboxPoller, type PollerOptions } from './imap-poller.js';
+import { createMailIngest, type MailIngest } from './mail-ingest.js';
+import { loadMailboxes, type Mailbox } from './mailboxes.js';
+import { createEmailSender } from './smtp-sender.js';
+
+export type { Mailbox } from './mailboxes.js';
+
+export interface EmailChannel {
+  mailboxes: Mailbox[];
+  pollers: MailboxPoller[];
+  /** The ingest of each mailbox by id (the benchmark and tests feed it directly). */
+  ingestOf: (mailboxId: string) => MailIngest | undefined;
+  tokens: ReturnType<typeof createReplyTokens>;
+}
+
+export async function attachEmail(
+  app: FastifyInstance,
+  deps: {
+    config: Pick<Config, 'email' | 'redisPrefix'>;
+    redis: Redis;
+    ingest: (contact: InboundContact) => Promise<IngestResult>;
+    email: EmailRepository;
+    attachments: Pick<AttachmentsService, 'keep' | 'discard' | 'open'>;
+    outboundRegistry: OutboundRegistry;
+    outbound: Pick<OutboundService, 'sendAutomatic'>;
+    interactions: Pick<InteractionsService, 'detail'>;
+    pollerOptions?: Partial<PollerOptions>;
+  },
+): Promise<EmailChannel | undefined> {
+  const { config } = deps;
+  const mailboxes = await loadMailboxes(config.email.mailboxesFile, config.email.secrets);
+  if (!mailboxes || mailboxes.length === 0) {
+    app.log.info({ file: config.email.mailboxesFile }, 'no mailboxes file: the email channel is off');
+    return undefined;
+  }
+  const tokens = createReplyTokens(
+    await tokenSecretOf(config.email.tokenSecret, deps.redis, config.redisPrefix),
+  );
+  const threading = createEmailThreading({ email: deps.email, tokens });
+  const sender = createEmailSender({ mailboxes, email: deps.email, tokens, attachments: deps.attachments });
+  deps.outboundRegistry.register('email', sender);
+
+  const log = app.log.child({ channel: 'email' });
+  const ingests = new Map<string, MailIngest>();
+  for (const mailbox of mailboxes) {
+    ingests.set(
+      mailbox.id,
+      createMailIngest({
+        mailbox,
+        ingest: deps.ingest,
+        threading,
+        email: deps.email,
+        attachments: deps.attachments,
+        acknowledger: createAcknowledger({
+          mailbox,
+          redis: deps.redis,
+          prefix: config.redisPrefix,
+          sendAutomatic: (...args) => deps.outbound.sendAutomatic(...args),
+          ticketOf: async (id) => (await deps.interactions.detail(id)).interaction.ticketNumber,
+          log,
+        }),
+        attachmentUrl: (id) => `/api/attachments/${id}`,
+        log,
+      }),
+    );
+  }
+  const pollers = config.email.isPolling
+    ? mailboxes.map((mailbox) =>
+        startMailboxPoller({
+          mailbox,
+          redis: deps.redis,
+          prefix: config.redisPrefix,
+          cursors: deps.email,
+          handle: async (messages) => {
+            await ingests.get(mailbox.id)!.handle(messages);
+          },
+          log,
+          ...(deps.pollerOptions && { options: deps.pollerOptions }),
+        }),
+      )
+    : [];
+  app.addHook('preClose', async () => {
+    await Promise.all(pollers.map((p) => p.stop()));
+    sender.close();
+  });
+  log.info({ mailboxes: mailboxes.map((m) => m.id), isPolling: config.email.isPolling }, 'email channel on');
+  return { mailboxes, pollers, ingestOf: (id) => ingests.get(id), tokens };
+}
+
+async function tokenSecretOf(configured: string | undefined, redis: Redis, prefix: string): Promise<string> {
+  if (configured) return configured;
+  const key = `${prefix}email:token-secret`;
+  await redis.set(key, randomBytes(32).toString('base64url'), 'NX');
+  const secret = await redis.get(key);
+  if (!secret) throw new Error('could not read the email token secret from Redis');
+  return secret;
+}
