@@ -13,6 +13,8 @@
  *     the messages are flagged or moved (never deleted). A crash anywhere re-reads rather than skips;
  *   - reconnects after any loss with exponential backoff and jitter.
  */
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
 import { ImapFlow, type FetchMessageObject } from 'imapflow';
 import type { Redis } from 'ioredis';
 import type { EmailRepository, MailboxCursor } from '../../src/db/repositories/email.repository.js';
@@ -48,8 +50,24 @@ export const defaultPollerOptions: PollerOptions = {
 
 export type PollerState = 'standby' | 'connecting' | 'reading' | 'idle' | 'backing-off' | 'stopped';
 
+/**
+ * Who reads a mailbox, cluster-wide: each IMAP session, while it lasts, keeps an entry in a sorted set
+ * scored by when it lapses (refreshed every second, independently of the lease), so that a session that
+ * outlived its lease would show as a second reader; a killed process's entry lapses on its own. The status
+ * hash says what the reader is doing, for operators.
+ */
+export const readersKey = (prefix: string, mailboxId: string) => `${prefix}email:readers:${mailboxId}`;
+export const statusKey = (prefix: string, mailboxId: string) => `${prefix}email:status:${mailboxId}`;
+const readerEntryMs = 2_500;
+
+export async function readersOf(redis: Redis, prefix: string, mailboxId: string): Promise<string[]> {
+  return redis.zrangebyscore(readersKey(prefix, mailboxId), Date.now(), '+inf');
+}
+
 export interface MailboxPoller {
   readonly mailboxId: string;
+  /** This process's reader name: host/pid/random. */
+  readonly reader: string;
   state(): PollerState;
   /** Wakes the reader now (a test, or an operator's "check now"). */
   wake(): void;
@@ -72,7 +90,19 @@ export function startMailboxPoller(deps: {
   const options = { ...defaultPollerOptions, ...deps.options };
   const { mailbox, log } = deps;
   const lease = createLease(deps.redis, `${deps.prefix}email:lease:${mailbox.id}`, options.leaseMs);
+  const reader = `${hostname()}/${process.pid}/${randomBytes(3).toString('hex')}`;
   let state: PollerState = 'standby';
+  let messagesRead = 0;
+  const report = (fields: Record<string, string | number>) => {
+    deps.redis
+      .hset(statusKey(deps.prefix, mailbox.id), { ...fields, updatedAt: new Date().toISOString() })
+      .catch(() => undefined);
+  };
+  const setState = (next: PollerState) => {
+    if (next === state) return;
+    state = next;
+    if (next !== 'standby') report({ state: next, reader });
+  };
   let isStopped = false;
   let client: ImapFlow | undefined;
   let wakeUp: (() => void) | undefined;
@@ -112,7 +142,7 @@ export function startMailboxPoller(deps: {
   };
 
   async function session(): Promise<void> {
-    state = 'connecting';
+    setState('connecting');
     const imap = new ImapFlow({
       host: mailbox.imap.host,
       port: mailbox.imap.port,
@@ -136,6 +166,11 @@ export function startMailboxPoller(deps: {
     });
     imap.on('exists', () => wake());
     const pollTimer = setInterval(wake, mailbox.imap.pollSeconds * 1000);
+    const readers = readersKey(deps.prefix, mailbox.id);
+    const markReading = () =>
+      deps.redis.zadd(readers, Date.now() + readerEntryMs, reader).catch(() => undefined);
+    await markReading();
+    const readerTimer = setInterval(() => void markReading(), 1000);
     try {
       await imap.connect();
       if (mailbox.imap.afterIngest.action === 'move')
@@ -150,11 +185,11 @@ export function startMailboxPoller(deps: {
       while (!isStopped && !isClosed) {
         if (isWoken) {
           isWoken = false;
-          state = 'reading';
+          setState('reading');
           await drain(imap, opened.uidValidity);
           continue;
         }
-        state = 'idle';
+        setState('idle');
         await new Promise<void>((resolve) => {
           wakeUp = resolve;
           if (isWoken || isStopped || isClosed) resolve();
@@ -163,6 +198,8 @@ export function startMailboxPoller(deps: {
       }
     } finally {
       clearInterval(pollTimer);
+      clearInterval(readerTimer);
+      await deps.redis.zrem(readers, reader).catch(() => undefined);
       client = undefined;
       if (!isClosed) await imap.logout().catch(() => imap.close());
     }
@@ -201,6 +238,8 @@ export function startMailboxPoller(deps: {
       }
       messages.sort((a, b) => a.uid - b.uid);
       if (messages.length > 0) await deps.handle(messages);
+      messagesRead += messages.length;
+      report({ lastReadAt: new Date().toISOString(), messagesRead, lastUid: batch.at(-1)! });
       const cursor: MailboxCursor = { uidValidity, lastUid: batch.at(-1)! };
       await deps.cursors.advanceCursor(mailbox.id, cursor);
       last = cursor.lastUid;
@@ -229,7 +268,7 @@ export function startMailboxPoller(deps: {
         log.warn({ err, mailbox: mailbox.id }, 'taking the mailbox lease failed');
       }
       if (!isHeld) {
-        state = 'standby';
+        setState('standby');
         await sleep(options.leaseRetryMs * (0.75 + Math.random() / 2));
         continue;
       }
@@ -238,23 +277,25 @@ export function startMailboxPoller(deps: {
         await session();
       } catch (err) {
         log.warn({ err, mailbox: mailbox.id, failures }, 'mailbox session ended with an error');
+        report({ lastError: err instanceof Error ? err.message.slice(0, 300) : String(err), lastErrorAt: new Date().toISOString() });
       } finally {
         clearInterval(renewTimer);
       }
       if (isStopped) break;
       // A session that ended (server gone, network, lease lost) is retried after a backoff; the lease is
       // kept meanwhile if still ours, so that a flapping server does not bounce the mailbox between processes.
-      state = 'backing-off';
+      setState('backing-off');
       const delay = Math.min(options.backoff.maxMs, options.backoff.initialMs * 2 ** Math.min(failures, 16));
       failures += 1;
       await sleep(delay * (0.5 + Math.random() / 2));
     }
-    state = 'stopped';
+    setState('stopped');
   }
 
   const running = run();
   return {
     mailboxId: mailbox.id,
+    reader,
     state: () => state,
     wake,
     async stop() {

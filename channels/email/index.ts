@@ -21,6 +21,7 @@ import { startMailboxPoller, type MailboxPoller, type PollerOptions } from './im
 import { createMailIngest, type MailIngest } from './mail-ingest.js';
 import { loadMailboxes, type Mailbox } from './mailboxes.js';
 import { createEmailSender } from './smtp-sender.js';
+import { emailStatusRoutes } from './status.routes.js';
 
 export type { Mailbox } from './mailboxes.js';
 
@@ -98,6 +99,7 @@ export async function attachEmail(
         }),
       )
     : [];
+  emailStatusRoutes(app, { mailboxes, redis: deps.redis, prefix: config.redisPrefix, email: deps.email });
   app.addHook('preClose', async () => {
     await Promise.all(pollers.map((p) => p.stop()));
     sender.close();

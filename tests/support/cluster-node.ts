@@ -24,13 +24,15 @@
 import { appendFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { createInterface } from 'node:readline';
-import { buildApp } from '../../src/app.js';
+import { buildApp, type AppOptions } from '../../src/app.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import type { InboundContact } from '../../src/interactions/inbound-contact.js';
 import { runWorker, writeLine } from './worker-process.js';
 
 export interface ClusterNodeStart {
   config: Partial<Config>;
+  /** Mailbox readers' timings (a short lease, so that a takeover fits in a test). */
+  emailPoller?: AppOptions['emailPoller'];
   logFile: string;
   offerLog: string;
 }
@@ -57,6 +59,7 @@ async function main(): Promise<void> {
           config: { ...loadConfig(process.env), ...start.config },
           logger: { level: 'warn', file: start.logFile },
           isWorker: true,
+          ...(start.emailPoller && { emailPoller: start.emailPoller }),
         }));
         services.events.subscribe('offer.created', ({ offerId }) =>
           appendFileSync(start.offerLog, `${offerId}\n`),
