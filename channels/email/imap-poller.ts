@@ -277,7 +277,10 @@ export function startMailboxPoller(deps: {
         await session();
       } catch (err) {
         log.warn({ err, mailbox: mailbox.id, failures }, 'mailbox session ended with an error');
-        report({ lastError: err instanceof Error ? err.message.slice(0, 300) : String(err), lastErrorAt: new Date().toISOString() });
+        report({
+          lastError: err instanceof Error ? err.message.slice(0, 300) : String(err),
+          lastErrorAt: new Date().toISOString(),
+        });
       } finally {
         clearInterval(renewTimer);
       }

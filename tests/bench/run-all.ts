@@ -1,5 +1,6 @@
 import { printTable, say } from './bench-kit.js';
 import { chatRows, runChatBench } from './chat.bench.js';
+import { emailRows, runEmailBench } from './email.bench.js';
 import { ingestRows, runIngestBench } from './ingest.bench.js';
 import { routingRows, runRoutingBench } from './routing.bench.js';
 
@@ -11,9 +12,13 @@ say('routing benchmark');
 const routing = await runRoutingBench(seconds);
 say('chat benchmark');
 const chat = await runChatBench(seconds);
+say('email benchmark');
+const email = await runEmailBench(seconds);
 process.stdout.write('\n');
 printTable(ingestRows(ingest));
 process.stdout.write('\n');
 printTable(routingRows(routing));
 process.stdout.write('\n');
 printTable(chatRows(chat));
+process.stdout.write('\n');
+printTable(emailRows(email));
