@@ -425,6 +425,7 @@ export async function buildApp(options: AppOptions) {
     workingAgents: () => repositories.routing.workingAgents(),
     agentNameOf: async (agentId) => (await repositories.agents.findById(agentId))?.displayName ?? null,
     outboundRegistry,
+    outbound,
     events,
     answers: cannedReplies,
     attachments,

@@ -49,7 +49,9 @@ export interface InteractionEventPayloads {
     subject?: string;
     cc?: string[];
     attachments?: { id: string; fileName: string; contentType: string; sizeBytes: number }[];
-    automatic?: 'acknowledgment';
+    automatic?: 'acknowledgment' | 'transcript';
+    /** Sent on another channel than the interaction's (a web chat answered by email). */
+    via?: Channel;
   };
   /**
    * The channel took the reply `messageEventId` (the message.sent event); `providerId` as the provider named

@@ -9,7 +9,10 @@
  *     suggests: the first and the newest), Reply-To the mailbox's plus-address with the ticket's reply
  *     token, and the subject with its [#ticket] token;
  *   - the reply's text with the quoted message it answers, as text and as HTML; the agent's attachments;
- *   - acknowledgments carry Auto-Submitted: auto-replied (RFC 3834) and X-Auto-Response-Suppress: All.
+ *   - acknowledgments carry Auto-Submitted: auto-replied (RFC 3834), transcripts auto-generated, both
+ *     X-Auto-Response-Suppress: All;
+ *   - a message of another channel's interaction sent by email (a web chat answered by email, its transcript)
+ *     leaves from the first mailbox, to the customer's email address.
  * A 5xx answer from the server is permanent (the agent is told at once); anything else is thrown and
  * retried by the job, whose last attempt reports the failure.
  */
@@ -98,7 +101,12 @@ export function createEmailSender(deps: EmailSenderDeps): ChannelSender & { clos
       );
       const subject =
         message.ownSubject ??
-        replySubject(message.subject ?? (last?.payload.subject as string | undefined) ?? '', ticket);
+        replySubject(
+          message.subject ||
+            (last?.payload.subject as string | undefined) ||
+            `Your message to ${mailbox.name}`,
+          ticket,
+        );
       const quoted =
         !message.automatic && last
           ? {
@@ -148,7 +156,10 @@ export function createEmailSender(deps: EmailSenderDeps): ChannelSender & { clos
           html: body.html,
           attachments,
           headers: message.automatic
-            ? { 'Auto-Submitted': 'auto-replied', 'X-Auto-Response-Suppress': 'All' }
+            ? {
+                'Auto-Submitted': message.automatic === 'acknowledgment' ? 'auto-replied' : 'auto-generated',
+                'X-Auto-Response-Suppress': 'All',
+              }
             : {},
         })) as { accepted?: unknown[]; rejected?: unknown[]; response?: string };
         return {

@@ -14,6 +14,7 @@ import type { AttachmentsService } from '../../src/interactions/attachments.serv
 import type { InboundContact, IngestResult } from '../../src/interactions/inbound-contact.js';
 import type { InteractionsService } from '../../src/interactions/interactions.service.js';
 import type { OutboundRegistry } from '../../src/interactions/outbound-message.js';
+import type { OutboundService } from '../../src/interactions/outbound.service.js';
 import type { RulesSource } from '../../src/routing/dispatch.service.js';
 import type { RoutingService } from '../../src/routing/routing.service.js';
 import { chatAttachmentRoutes } from './attachments.routes.js';
@@ -21,6 +22,7 @@ import { createChatAvailability } from './availability.js';
 import { registerChatNamespace } from './chat.namespace.js';
 import { createConversationStore } from './conversation.store.js';
 import { createConversationTokens, tokenSecretOf } from './visitor-auth.js';
+import { chatTranscript } from './transcript.js';
 import { widgetRoutes } from './widget.routes.js';
 
 export type * from './chat-events.js';
@@ -38,6 +40,8 @@ export function attachWebchat(
     workingAgents: () => Promise<AgentSnapshot[]>;
     agentNameOf: (agentId: string) => Promise<string | null>;
     outboundRegistry: OutboundRegistry;
+    /** Transcripts by email on close (when an email sender is registered and the visitor gave an address). */
+    outbound: Pick<OutboundService, 'sendAutomatic'>;
     events: DomainEvents;
     answers: Pick<CannedRepliesService, 'suggestForVisitor' | 'recordVisitorAnswer'>;
     attachments: Pick<AttachmentsService, 'keep' | 'discard' | 'open'>;
@@ -74,5 +78,27 @@ export function attachWebchat(
     attachments: deps.attachments,
     receiveImage: (...args) => chat.receiveImage(...args),
   });
-  app.addHook('preClose', async () => chat.stop());
+  // A closed chat's transcript, by email, to a visitor who gave an address, when email is configured.
+  const stopTranscripts = deps.events.subscribe('interaction.closed', ({ interactionId, channel }) => {
+    if (channel !== 'chat' || !deps.outboundRegistry.senderFor('email')) return;
+    void (async () => {
+      const conversationId = await store.conversationOf(interactionId);
+      if (!conversationId) return;
+      const { profile } = await store.find(conversationId);
+      if (!profile.email) return;
+      const { interaction, events } = await deps.interactions.detail(interactionId);
+      const text = chatTranscript(events, profile.name);
+      if (!text) return;
+      await deps.outbound.sendAutomatic(interactionId, {
+        automatic: 'transcript',
+        subject: `Your chat transcript [#${interaction.ticketNumber}]`,
+        text,
+        via: 'email',
+      });
+    })().catch((err: unknown) => app.log.warn({ err, interactionId }, 'sending a chat transcript failed'));
+  });
+  app.addHook('preClose', async () => {
+    stopTranscripts();
+    chat.stop();
+  });
 }

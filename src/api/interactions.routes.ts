@@ -65,6 +65,11 @@ export function interactionsRoutes(
                 description: 'More recipients (email only)',
               }),
             ),
+            via: Type.Optional(
+              Type.Literal('email', {
+                description: 'Send by email to the customer instead (a web chat visitor who left a message)',
+              }),
+            ),
             attachmentIds: Type.Optional(
               Type.Array(Type.String({ minLength: 1, maxLength: 100 }), {
                 maxItems: 10,

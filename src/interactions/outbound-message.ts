@@ -13,6 +13,7 @@ export interface OutboundMessage {
   eventId: string;
   interactionId: string;
   ticketNumber: number;
+  /** The channel it leaves on: the interaction's, or the one the message names (`via`). */
   channel: Channel;
   /** The interaction's thread key (email thread, chat session) and subject, for threading the reply. */
   threadKey: string | null;
@@ -24,7 +25,7 @@ export interface OutboundMessage {
   /** Who wrote it; null for an automatic message (an acknowledgment). */
   agent: { id: string; displayName: string } | null;
   /** An automatic message: the channel marks it so (email: Auto-Submitted: auto-replied, RFC 3834). */
-  automatic?: 'acknowledgment';
+  automatic?: 'acknowledgment' | 'transcript';
   /** The message's own subject (an acknowledgment's); else the channel derives one from the interaction's. */
   ownSubject?: string;
   /** More recipients, where the channel has them (email Cc), as the agent wrote them. */

@@ -36,15 +36,20 @@ export function createOutboundService(deps: {
   events: DomainEvents;
   log: { warn: (obj: object, msg: string) => void };
 }) {
+  /** The channel a logged message leaves on: its own `via`, else the interaction's. */
+  const channelOf = (delivery: Delivery): Channel =>
+    (delivery.event.payload as InteractionEventPayloads['message.sent']).via ?? delivery.interaction.channel;
+
   function toMessage(delivery: Delivery): OutboundMessage {
     const { event, interaction } = delivery;
     const payload = event.payload as InteractionEventPayloads['message.sent'];
-    const kinds = addressKinds[interaction.channel];
+    const channel = channelOf(delivery);
+    const kinds = addressKinds[channel];
     return {
       eventId: event.id,
       interactionId: interaction.id,
       ticketNumber: interaction.ticketNumber,
-      channel: interaction.channel,
+      channel,
       threadKey: interaction.threadKey,
       subject: interaction.subject,
       to: delivery.identities.filter((i) => kinds.includes(i.kind)),
@@ -62,20 +67,26 @@ export function createOutboundService(deps: {
   }
 
   const service = {
-    /** The agent's reply on the interaction's channel. Only the assignee, or a supervisor, may answer. */
+    /**
+     * The agent's reply, on the interaction's channel or, with `via: 'email'`, by email to the customer's
+     * address (a web chat visitor who left a message and is gone). Only the assignee, or a supervisor, may
+     * answer.
+     */
     async reply(
       interactionId: string,
       agent: Pick<Agent, 'id' | 'role' | 'displayName'>,
-      content: { text: string; html?: string; cc?: string[]; attachmentIds?: string[] },
+      content: { text: string; html?: string; cc?: string[]; attachmentIds?: string[]; via?: 'email' },
     ) {
       const { interaction } = await deps.interactions.detail(interactionId);
       if (interaction.status === 'closed') throw new AppError('INTERACTION_CLOSED');
       if (agent.role === 'agent' && interaction.assigneeId !== agent.id) throw new AppError('NOT_ASSIGNEE');
-      const sender = deps.registry.senderFor(interaction.channel);
+      const channel = content.via ?? interaction.channel;
+      const sender = deps.registry.senderFor(channel);
       if (!sender) throw new AppError('CHANNEL_CANNOT_SEND');
+      const via = channel !== interaction.channel ? channel : undefined;
       const hasExtras = (content.cc?.length ?? 0) > 0 || (content.attachmentIds?.length ?? 0) > 0;
-      if (hasExtras && !channelsWithCopiesAndFiles.includes(interaction.channel))
-        throw new AppError('VALIDATION_FAILED', `A ${interaction.channel} reply carries no Cc or files.`);
+      if (hasExtras && !channelsWithCopiesAndFiles.includes(channel))
+        throw new AppError('VALIDATION_FAILED', `A ${channel} reply carries no Cc or files.`);
       const cc = [...new Set((content.cc ?? []).map(copyAddress))];
       const ids = [...new Set(content.attachmentIds ?? [])];
       const files = await deps.drafts.draftsOf(interactionId, ids);
@@ -95,6 +106,7 @@ export function createOutboundService(deps: {
           agentName: agent.displayName,
           ...(cc.length > 0 && { cc }),
           ...(files.length > 0 && { attachments: files }),
+          ...(via && { via }),
         },
       });
       await deps.drafts.attachToEvent(interactionId, ids, event.id);
@@ -123,14 +135,20 @@ export function createOutboundService(deps: {
      */
     async sendAutomatic(
       interactionId: string,
-      content: { automatic: 'acknowledgment'; subject: string; text: string },
+      content: { automatic: 'acknowledgment' | 'transcript'; subject: string; text: string; via?: 'email' },
     ) {
       const { interaction } = await deps.interactions.detail(interactionId);
-      if (!deps.registry.senderFor(interaction.channel)) throw new AppError('CHANNEL_CANNOT_SEND');
+      const channel = content.via ?? interaction.channel;
+      if (!deps.registry.senderFor(channel)) throw new AppError('CHANNEL_CANNOT_SEND');
       const event = await deps.messages.logAutomatic({
         interactionId,
         channel: interaction.channel,
-        payload: { text: content.text, subject: content.subject, automatic: content.automatic },
+        payload: {
+          text: content.text,
+          subject: content.subject,
+          automatic: content.automatic,
+          ...(channel !== interaction.channel && { via: channel }),
+        },
       });
       await deps.jobs.enqueue('messages.deliver', { eventId: event.id }, { jobId: `deliver-${event.id}` });
       return event;
@@ -149,10 +167,10 @@ export function createOutboundService(deps: {
       if (!delivery) throw new PermanentJobError(`no message.sent event ${eventId}`);
       if (delivery.isSettled) return 'already-settled';
       const { interaction } = delivery;
-      const sender = deps.registry.senderFor(interaction.channel);
+      const sender = deps.registry.senderFor(channelOf(delivery));
       const message = toMessage(delivery);
       try {
-        if (!sender) throw new PermanentDeliveryError(`no sender for ${interaction.channel}`);
+        if (!sender) throw new PermanentDeliveryError(`no sender for ${channelOf(delivery)}`);
         const { providerId, sent } = await sender.send(message);
         await deps.messages.logOutcome({
           interactionId: interaction.id,

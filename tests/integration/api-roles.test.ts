@@ -163,6 +163,8 @@ const interactionStatus = async (id: string) =>
 interface Call {
   url: string;
   payload?: Record<string, unknown>;
+  /** A body that is not JSON (a multipart upload), with its content type. */
+  raw?: { body: Buffer; contentType: string };
   /** Replaces the caller's cookie (logout ends the session it is given). */
   cookie?: string;
   /** Whether the call changed anything: true after an allowed call, false after a refused one. */
@@ -525,6 +527,38 @@ const table: RouteRow[] = [
     call: async () => ({ url: `/api/interactions/${interactionId}/routing` }),
   },
   {
+    method: 'POST',
+    path: '/api/interactions/:id/attachments',
+    access: anyAgent,
+    success: 201,
+    call: async (caller) => {
+      const id = await assignedTo(callerId(caller));
+      const boundary = `roles-${randomUUID()}`;
+      const body = Buffer.from(
+        [
+          `--${boundary}`,
+          'Content-Disposition: form-data; name="file"; filename="notes.txt"',
+          'Content-Type: text/plain',
+          '',
+          'attached for a reply',
+          `--${boundary}--`,
+          '',
+        ].join('\r\n'),
+      );
+      return {
+        url: `/api/interactions/${id}/attachments`,
+        raw: { body, contentType: `multipart/form-data; boundary=${boundary}` },
+        hasEffect: async () =>
+          (await ctx.services.db
+            .selectFrom('attachments')
+            .select('id')
+            .where('interaction_id', '=', id)
+            .where('file_name', '=', 'notes.txt')
+            .executeTakeFirst()) !== undefined,
+      };
+    },
+  },
+  {
     method: 'GET',
     path: '/api/attachments/:id',
     access: anyAgent,
@@ -634,12 +668,16 @@ describe.each(table)('$method $path', (row) => {
   it.each(callers)('as %s', async (caller) => {
     const call = await row.call(caller);
     const cookie = call.cookie ?? cookies[caller];
-    const headers = cookie ? { cookie } : {};
+    const headers = {
+      ...(cookie && { cookie }),
+      ...(call.raw && { 'content-type': call.raw.contentType }),
+    };
     const response = await ctx.app.inject({
       method: row.method,
       url: call.url,
       headers,
       ...(call.payload && { payload: call.payload }),
+      ...(call.raw && { payload: call.raw.body }),
     });
     const expected = expectedStatus(row, caller);
     expect(response.statusCode, response.body).toBe(expected);

@@ -640,3 +640,32 @@ describe('bounces', () => {
     expect(await countLogged(bounceId)).toBe(0);
   });
 });
+
+describe('mailbox status', () => {
+  it('tells supervisors who reads each mailbox and where it stands; agents may not see it', async () => {
+    const agent = await ctx.loginAs('agent');
+    const refused = await ctx.app.inject({
+      method: 'GET',
+      url: '/api/email/mailboxes',
+      headers: { cookie: agent.cookie },
+    });
+    expect(refused.statusCode).toBe(403);
+    const supervisor = await ctx.loginAs('supervisor');
+    const response = await ctx.app.inject({
+      method: 'GET',
+      url: '/api/email/mailboxes',
+      headers: { cookie: supervisor.cookie },
+    });
+    expect(response.statusCode).toBe(200);
+    const [status] = response.json<{ mailboxes: Record<string, unknown>[] }>().mailboxes;
+    expect(status).toMatchObject({
+      id: 'support',
+      address: mailbox.address,
+      folder: 'INBOX',
+      readers: [ctx.services.email!.pollers[0]!.reader],
+      state: expect.stringMatching(/^(idle|reading)$/) as unknown,
+      lastError: null,
+    });
+    expect((status!.cursor as { lastUid: number }).lastUid).toBeGreaterThan(0);
+  });
+});

@@ -116,10 +116,21 @@ export function createEmailRepository(db: Kysely<Database>) {
       messageIds: readonly string[],
     ): Promise<{ messageId: string; interactionId: string; isOurs: boolean }[]> {
       if (messageIds.length === 0) return [];
+      // Email interactions only: a web chat answered by email is not continued by mail (a reply opens an
+      // email interaction of the same customer).
       const rows = await db
         .selectFrom('email_messages')
         .select(['message_id', 'interaction_id', 'is_ours'])
         .where('message_id', 'in', [...messageIds])
+        .where((eb) =>
+          eb.exists(
+            eb
+              .selectFrom('interactions')
+              .select('id')
+              .whereRef('interactions.id', '=', 'email_messages.interaction_id')
+              .where('interactions.channel', '=', 'email'),
+          ),
+        )
         .orderBy('is_ours', 'desc')
         .orderBy('id', 'desc')
         .limit(50)
