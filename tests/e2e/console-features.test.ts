@@ -401,7 +401,11 @@ describe('agent console: timeline, typing, wrap-up, transfer, customers', () => 
     await duplicate.getByText('L. Torvalds (fax)').waitFor();
     await duplicate.getByText('90% alike', { exact: false }).waitFor();
     await duplicate.getByText("+14155550199 is one customer's phone and the other's fax").waitFor();
-    await profile.getByTestId('timeline').getByText('Hello, my invoice shows the keyboard twice.').waitFor();
+    // Exactly the chat message (the chat's transcript, emailed on close, quotes it too).
+    await profile
+      .getByTestId('timeline')
+      .getByText('Hello, my invoice shows the keyboard twice.', { exact: true })
+      .waitFor();
     await saveScreenshot(adaPage, 'console-features-customer-profile');
 
     // The suggestion opens the other customer's profile, which points back.

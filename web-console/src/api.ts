@@ -161,6 +161,20 @@ export interface RenderedReply {
   unresolved: string[];
 }
 
+/** A file uploaded for a reply not yet sent (email): name its `id` in the reply's `attachmentIds`. */
+export interface UploadedFile {
+  id: string;
+  fileName: string;
+  contentType: string;
+  sizeBytes: number;
+}
+
+/** What a reply carries besides its text, where its channel does (email). */
+export interface ReplyExtras {
+  cc?: string[];
+  attachmentIds?: string[];
+}
+
 export class ApiError extends Error {
   constructor(
     readonly status: number,
@@ -192,6 +206,61 @@ async function request<T>(
 }
 
 const id = encodeURIComponent;
+
+function apiErrorOf(status: number, statusText: string, body: string): ApiError {
+  let error: { code?: string; message?: string } | undefined;
+  try {
+    error = (JSON.parse(body) as { error?: { code?: string; message?: string } }).error;
+  } catch {
+    // Not JSON (a proxy's page): the status says enough.
+  }
+  return new ApiError(
+    status,
+    error?.code ?? 'HTTP_ERROR',
+    error?.message ?? (statusText || `HTTP ${status}`),
+  );
+}
+
+export interface Upload {
+  done: Promise<UploadedFile>;
+  /** Stops the upload; `done` rejects with code ABORTED. */
+  abort: () => void;
+}
+
+/**
+ * Uploads one file for a reply (`POST /api/interactions/:id/attachments`, multipart, the part named
+ * `file`). XMLHttpRequest rather than fetch: fetch reports no upload progress, and a 25 MB file takes a
+ * while. Same origin, so the browser sends the session cookie and the Origin the server checks.
+ */
+function uploadAttachment(
+  interactionId: string,
+  file: File,
+  onProgress?: (fraction: number) => void,
+): Upload {
+  const xhr = new XMLHttpRequest();
+  const done = new Promise<UploadedFile>((resolve, reject) => {
+    xhr.open('POST', `/api/interactions/${id(interactionId)}/attachments`);
+    xhr.withCredentials = true;
+    xhr.upload.onprogress = (e) => {
+      if (e.lengthComputable && e.total > 0) onProgress?.(e.loaded / e.total);
+    };
+    xhr.onload = () => {
+      if (xhr.status >= 200 && xhr.status < 300) {
+        try {
+          resolve(JSON.parse(xhr.responseText) as UploadedFile);
+        } catch {
+          reject(new ApiError(xhr.status, 'HTTP_ERROR', 'The server answered the upload with no file.'));
+        }
+      } else reject(apiErrorOf(xhr.status, xhr.statusText, xhr.responseText));
+    };
+    xhr.onerror = () => reject(new ApiError(0, 'NETWORK_ERROR', 'The upload failed: no connection.'));
+    xhr.onabort = () => reject(new ApiError(0, 'ABORTED', 'Upload cancelled.'));
+    const form = new FormData();
+    form.append('file', file, file.name);
+    xhr.send(form);
+  });
+  return { done, abort: () => xhr.abort() };
+}
 
 export const api = {
   login: (email: string, password: string) =>
@@ -243,8 +312,14 @@ export const api = {
       'GET',
       `/api/interactions/${id(interactionId)}/routing`,
     ),
-  reply: (interactionId: string, text: string) =>
-    request<{ event: LoggedEvent }>('POST', `/api/interactions/${id(interactionId)}/messages`, { text }),
+  /** Cc and files only where the channel carries them (email); the server refuses them elsewhere. */
+  reply: (interactionId: string, text: string, extras: ReplyExtras = {}) =>
+    request<{ event: LoggedEvent }>('POST', `/api/interactions/${id(interactionId)}/messages`, {
+      text,
+      ...(extras.cc?.length && { cc: extras.cc }),
+      ...(extras.attachmentIds?.length && { attachmentIds: extras.attachmentIds }),
+    }),
+  uploadAttachment,
   note: (interactionId: string, text: string) =>
     request<{ event: LoggedEvent }>('POST', `/api/interactions/${id(interactionId)}/notes`, { text }),
   /** Without a code when none is configured; the server refuses a missing or unknown one when it is. */

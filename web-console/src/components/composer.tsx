@@ -1,21 +1,25 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { api, type CannedReply, type RenderedReply } from '../api.js';
+import { api, type CannedReply, type RenderedReply, type ReplyExtras, type Upload } from '../api.js';
 import { loadDraft, saveDraft, type ComposerMode } from '../drafts.js';
 import { isTyping } from '../format.js';
+import { fileSize } from './email-message.js';
 
 /**
  * One composer for every channel: a reply leaves on the interaction's channel, a note stays internal. The
  * draft is saved on every keystroke (drafts.ts). Ctrl+Enter sends; r (outside a text field) focuses it.
  * Standard answers: Ctrl+K (Cmd+K), the button, or "/" in an empty composer opens the picker; the chosen
  * answer is rendered by the server for this interaction and inserted at the cursor, and placeholders it
- * could not fill are selected for the agent to complete.
+ * could not fill are selected for the agent to complete. An email reply also shows the subject it will
+ * carry, takes Cc addresses, and takes files, each uploaded as soon as it is picked (see EmailExtras).
  */
 export function Composer(props: {
   interactionId: string;
   channel: string;
   isShortcutFree: boolean;
-  /** Resolves true once sent; the draft is kept otherwise. */
-  onSend: (mode: ComposerMode, text: string) => Promise<boolean>;
+  /** Resolves true once sent; the draft is kept otherwise. `extras` only for an email reply. */
+  onSend: (mode: ComposerMode, text: string, extras: ReplyExtras) => Promise<boolean>;
+  /** An email interaction: the subject a reply carries, and the others on the customer's last email. */
+  email?: { subject: string; othersOnLastEmail: string[] };
   /** Typing a reply started (true) or stopped (false: idle 3 s, sent, or a note): a chat visitor sees it. */
   onTyping?: (isTyping: boolean) => void;
 }) {
@@ -26,6 +30,22 @@ export function Composer(props: {
   const [unresolved, setUnresolved] = useState<string[]>([]);
   const field = useRef<HTMLTextAreaElement>(null);
   const typing = useTypingSignal(props.onTyping);
+  const [cc, setCc] = useState('');
+  const files = useUploads(props.interactionId);
+  const isEmailReply = Boolean(props.email) && mode === 'reply';
+  const copies = parseCc(cc);
+  /** Why an email reply cannot go yet (files still uploading, a file that failed, a bad Cc). */
+  const holdBack = !isEmailReply
+    ? null
+    : copies.invalid.length > 0
+      ? `Not an email address: ${copies.invalid.join(', ')}`
+      : copies.addresses.length > maxCopies
+        ? `At most ${maxCopies} Cc addresses.`
+        : files.list.some((f) => f.state === 'uploading')
+          ? 'Waiting for the files to upload…'
+          : files.list.some((f) => f.state === 'failed')
+            ? 'Remove the files that could not be uploaded, or pick them again.'
+            : null;
 
   useEffect(() => setText(loadDraft(props.interactionId, mode)), [props.interactionId, mode]);
   // A note is never typed "at" the customer.
@@ -59,13 +79,23 @@ export function Composer(props: {
 
   const send = async () => {
     const body = text.trim();
-    if (!body || isSending) return;
+    if (!body || isSending || holdBack) return;
     setSending(true);
     typing.stop();
+    const extras: ReplyExtras = isEmailReply
+      ? {
+          cc: copies.addresses,
+          attachmentIds: files.list.flatMap((f) => (f.uploaded ? [f.uploaded.id] : [])),
+        }
+      : {};
     try {
-      if (await props.onSend(mode, body)) {
+      if (await props.onSend(mode, body, extras)) {
         update('');
         setUnresolved([]);
+        if (isEmailReply) {
+          setCc('');
+          files.clear();
+        }
       }
     } finally {
       setSending(false);
@@ -127,6 +157,15 @@ export function Composer(props: {
           Standard answers <kbd>Ctrl+K</kbd>
         </button>
       </div>
+      {isEmailReply && props.email && (
+        <EmailExtras
+          subject={props.email.subject}
+          othersOnLastEmail={props.email.othersOnLastEmail}
+          cc={cc}
+          onCc={setCc}
+          uploads={files}
+        />
+      )}
       {isPicking && (
         <CannedReplyPicker
           interactionId={props.interactionId}
@@ -165,10 +204,216 @@ export function Composer(props: {
           Fill in before sending: {stillUnfilled.join(', ')}
         </p>
       )}
-      <button type="submit" class="primary" disabled={isSending || !text.trim()}>
+      {holdBack && text.trim() && copies.invalid.length === 0 && (
+        <p class="composer-hold muted" data-testid="composer-hold" role="status">
+          {holdBack}
+        </p>
+      )}
+      <button type="submit" class="primary" disabled={isSending || !text.trim() || Boolean(holdBack)}>
         {mode === 'reply' ? 'Send' : 'Add note'} <kbd>Ctrl+Enter</kbd>
       </button>
     </form>
+  );
+}
+
+// --- email: subject, Cc, files ------------------------------------------------------------------------
+
+/** The server takes at most 20 Cc addresses and 10 files on a reply, 25 MB a file. */
+const maxCopies = 20;
+const maxFiles = 10;
+const maxFileBytes = 25 * 1024 * 1024;
+
+/**
+ * Cc as typed: addresses separated by commas, semicolons or spaces; `Name <address>` is read as the
+ * address. The check is light (something@something.something): the server has the final word.
+ */
+export function parseCc(typed: string): { addresses: string[]; invalid: string[] } {
+  const addresses: string[] = [];
+  const invalid: string[] = [];
+  for (const piece of typed.split(/[,;\n]+/)) {
+    const item = piece.trim();
+    if (!item) continue;
+    const address = (/<([^<>]*)>\s*$/.exec(item)?.[1] ?? item).trim();
+    for (const word of address.split(/\s+/)) {
+      if (/^[^\s@<>()[\]\\,;:"]+@[^\s@<>()[\]\\,;:"]+\.[^\s@<>()[\]\\,;:".]{2,}$/.test(word)) {
+        if (!addresses.some((a) => a.toLowerCase() === word.toLowerCase())) addresses.push(word);
+      } else invalid.push(word);
+    }
+  }
+  return { addresses, invalid };
+}
+
+interface PickedFile {
+  key: number;
+  fileName: string;
+  sizeBytes: number;
+  state: 'uploading' | 'done' | 'failed';
+  /** 0 to 1 while uploading. */
+  progress: number;
+  uploaded?: { id: string };
+  error?: string;
+}
+
+/**
+ * Files picked for the next email reply, each uploaded at once; removable (an upload under way is
+ * stopped). A file the server refused keeps its message until removed. Leaving the interaction stops
+ * what is still uploading.
+ */
+function useUploads(interactionId: string) {
+  const [list, setList] = useState<PickedFile[]>([]);
+  const nextKey = useRef(0);
+  const live = useRef(new Map<number, Upload>());
+  const change = (key: number, patch: Partial<PickedFile>) =>
+    setList((current) => current.map((f) => (f.key === key ? { ...f, ...patch } : f)));
+
+  useEffect(() => {
+    const uploads = live.current;
+    return () => {
+      for (const upload of uploads.values()) upload.abort();
+      uploads.clear();
+    };
+  }, [interactionId]);
+
+  return {
+    list,
+    add(picked: File[]) {
+      const room = Math.max(0, maxFiles - list.length);
+      const added: PickedFile[] = picked.map((file, i) => {
+        const key = (nextKey.current += 1);
+        const base = { key, fileName: file.name, sizeBytes: file.size, progress: 0 };
+        if (i >= room) return { ...base, state: 'failed', error: `At most ${maxFiles} files on one reply.` };
+        if (file.size > maxFileBytes)
+          return { ...base, state: 'failed', error: `Larger than ${fileSize(maxFileBytes)}.` };
+        const upload = api.uploadAttachment(interactionId, file, (progress) => change(key, { progress }));
+        live.current.set(key, upload);
+        upload.done.then(
+          (uploaded) => change(key, { state: 'done', progress: 1, uploaded: { id: uploaded.id } }),
+          (err: unknown) => {
+            if ((err as { code?: string }).code === 'ABORTED') return;
+            change(key, { state: 'failed', error: err instanceof Error ? err.message : String(err) });
+          },
+        );
+        void upload.done.finally(() => live.current.delete(key)).catch(() => undefined);
+        return { ...base, state: 'uploading' };
+      });
+      setList((current) => [...current, ...added]);
+    },
+    remove(key: number) {
+      live.current.get(key)?.abort();
+      live.current.delete(key);
+      setList((current) => current.filter((f) => f.key !== key));
+    },
+    /** After the reply went out with them. */
+    clear() {
+      setList([]);
+    },
+  };
+}
+
+function EmailExtras(props: {
+  subject: string;
+  othersOnLastEmail: string[];
+  cc: string;
+  onCc: (cc: string) => void;
+  uploads: ReturnType<typeof useUploads>;
+}) {
+  const picker = useRef<HTMLInputElement>(null);
+  const { addresses, invalid } = parseCc(props.cc);
+  const missing = props.othersOnLastEmail.filter(
+    (other) => !addresses.some((a) => a.toLowerCase() === other.toLowerCase()),
+  );
+  return (
+    <div class="email-extras" data-testid="composer-email">
+      <p class="email-extras-line">
+        <span class="label">Subject</span>{' '}
+        <output data-testid="composer-subject" aria-label="Subject of the reply">
+          {props.subject}
+        </output>
+      </p>
+      <label class="email-extras-line">
+        <span class="label">Cc</span>
+        <input
+          type="text"
+          inputMode="email"
+          autoComplete="off"
+          spellcheck={false}
+          placeholder="other addresses, separated by commas"
+          data-testid="composer-cc"
+          aria-invalid={invalid.length > 0}
+          value={props.cc}
+          onInput={(e) => props.onCc(e.currentTarget.value)}
+        />
+      </label>
+      {invalid.length > 0 && (
+        <p class="error email-cc-error" data-testid="composer-cc-error" role="alert">
+          Not an email address: {invalid.join(', ')}
+        </p>
+      )}
+      {missing.length > 0 && (
+        <p class="email-cc-suggest muted" data-testid="composer-cc-suggest">
+          Also on the customer’s last email: {missing.join(', ')}{' '}
+          <button
+            type="button"
+            class="link"
+            onClick={() => props.onCc([...addresses, ...missing].join(', '))}
+          >
+            Add to Cc
+          </button>
+        </p>
+      )}
+      <div class="email-extras-line">
+        <button type="button" data-testid="composer-attach" onClick={() => picker.current?.click()}>
+          Attach files
+        </button>
+        <input
+          ref={picker}
+          type="file"
+          multiple
+          hidden
+          data-testid="composer-file-input"
+          onChange={(e) => {
+            const input = e.currentTarget;
+            props.uploads.add([...(input.files ?? [])]);
+            // The same file may be picked again after a removal.
+            input.value = '';
+          }}
+        />
+        <span class="muted">up to {fileSize(maxFileBytes)} each</span>
+      </div>
+      {props.uploads.list.length > 0 && (
+        <ul class="composer-files" aria-label="Files to send">
+          {props.uploads.list.map((file) => (
+            <li
+              key={file.key}
+              class={`composer-file ${file.state}`}
+              data-testid="composer-file"
+              data-state={file.state}
+            >
+              <span class="file-name">{file.fileName}</span>{' '}
+              <span class="muted">{fileSize(file.sizeBytes)}</span>{' '}
+              {file.state === 'uploading' && (
+                <progress max={1} value={file.progress} aria-label={`Uploading ${file.fileName}`} />
+              )}
+              {file.state === 'done' && <span class="muted">attached</span>}
+              {file.state === 'failed' && (
+                <span class="error" data-testid="composer-file-error">
+                  {file.error}
+                </span>
+              )}{' '}
+              <button
+                type="button"
+                class="link"
+                data-testid="composer-file-remove"
+                aria-label={`Remove ${file.fileName}`}
+                onClick={() => props.uploads.remove(file.key)}
+              >
+                Remove
+              </button>
+            </li>
+          ))}
+        </ul>
+      )}
+    </div>
   );
 }
 

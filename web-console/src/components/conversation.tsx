@@ -4,6 +4,7 @@ import { isTyping } from '../format.js';
 import { useCustomerTimeline } from '../timeline-pages.js';
 import { Composer } from './composer.js';
 import { CustomerCard } from './customer-card.js';
+import { othersOnEmail, replySubject } from './email-message.js';
 import { Timeline } from './timeline.js';
 import { TransferPanel } from './transfer-panel.js';
 import { WhyRouted } from './why-routed.js';
@@ -97,6 +98,13 @@ export function Conversation(props: {
     () => new Map((loaded?.interactions ?? []).map((i) => [i.id, i])),
     [loaded?.interactions],
   );
+  // An email reply goes to the customer; others on their last email here may be copied (reply all).
+  const othersOnLastEmail = useMemo(() => {
+    const last = timeline.events?.findLast(
+      (e) => e.interactionId === interactionId && e.type === 'message.received' && e.channel === 'email',
+    );
+    return last ? othersOnEmail(last.payload) : [];
+  }, [timeline.events, interactionId]);
 
   // t: the transfer picker (wrap-up and the composer have their own shortcuts).
   useEffect(() => {
@@ -196,8 +204,16 @@ export function Conversation(props: {
               channel={interaction.channel}
               isShortcutFree={!props.hasOffer}
               {...(interaction.channel === 'chat' && { onTyping: props.onTyping })}
-              onSend={(mode, text) =>
-                act(() => (mode === 'reply' ? api.reply(interactionId, text) : api.note(interactionId, text)))
+              {...(interaction.channel === 'email' && {
+                email: {
+                  subject: replySubject(interaction.subject ?? '', interaction.ticketNumber),
+                  othersOnLastEmail,
+                },
+              })}
+              onSend={(mode, text, extras) =>
+                act(() =>
+                  mode === 'reply' ? api.reply(interactionId, text, extras) : api.note(interactionId, text),
+                )
               }
             />
           )}
