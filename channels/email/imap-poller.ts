@@ -82,8 +82,13 @@ export function startMailboxPoller(deps: {
   redis: Redis;
   prefix: string;
   cursors: Pick<EmailRepository, 'cursorOf' | 'advanceCursor'>;
+  /**
+   * Work on a fetched batch that needs no commit (parsing), done as soon as the batch arrives, while the
+   * batch before it is being committed.
+   */
+  prepare?: (messages: FetchedMessage[]) => Promise<unknown>;
   /** Commits the messages to the log (in UID order); throws if any could not be. */
-  handle: (messages: FetchedMessage[]) => Promise<void>;
+  handle: (messages: FetchedMessage[], prepared: unknown) => Promise<void>;
   log: PollerLog;
   options?: Partial<PollerOptions>;
 }): MailboxPoller {
@@ -214,19 +219,18 @@ export function startMailboxPoller(deps: {
         { mailbox: mailbox.id, was: String(stored.uidValidity), now: String(uidValidity) },
         'UIDVALIDITY changed: reading the folder again (messages already logged are recognised)',
       );
-    for (;;) {
-      if (isStopped) return;
-      const found = await imap.search({ uid: `${last + 1}:*` }, { uid: true });
-      const uids = (found || []).filter((uid) => uid > last).sort((a, b) => a - b);
-      if (uids.length === 0) return;
-      const batch = uids.slice(0, options.batchSize);
-      const messages: FetchedMessage[] = [];
+    const fetchBatch = async (uids: number[]): Promise<{ messages: FetchedMessage[]; prepared: unknown }> => {
+      const messages = await fetchOnly(uids);
+      return { messages, prepared: messages.length > 0 ? await deps.prepare?.(messages) : undefined };
+    };
+    const fetchOnly = async (uids: number[]): Promise<FetchedMessage[]> => {
       // fetchAll, not a loop over fetch(): no other command may run while a fetch is being iterated.
       const fetched: FetchMessageObject[] = await imap.fetchAll(
-        batch.join(','),
+        uids.join(','),
         { uid: true, source: true, internalDate: true },
         { uid: true },
       );
+      const messages: FetchedMessage[] = [];
       for (const m of fetched) {
         if (!m.source || m.uid <= last) continue;
         const date = m.internalDate;
@@ -236,14 +240,40 @@ export function startMailboxPoller(deps: {
           internalDate: date instanceof Date ? date : date ? new Date(date) : null,
         });
       }
-      messages.sort((a, b) => a.uid - b.uid);
-      if (messages.length > 0) await deps.handle(messages);
-      messagesRead += messages.length;
-      report({ lastReadAt: new Date().toISOString(), messagesRead, lastUid: batch.at(-1)! });
-      const cursor: MailboxCursor = { uidValidity, lastUid: batch.at(-1)! };
-      await deps.cursors.advanceCursor(mailbox.id, cursor);
-      last = cursor.lastUid;
-      await afterIngest(imap, batch);
+      return messages.sort((a, b) => a.uid - b.uid);
+    };
+    for (;;) {
+      if (isStopped) return;
+      const found = await imap.search({ uid: `${last + 1}:*` }, { uid: true });
+      const uids = (found || []).filter((uid) => uid > last).sort((a, b) => a - b);
+      if (uids.length === 0) return;
+      const batches: number[][] = [];
+      for (let i = 0; i < uids.length; i += options.batchSize)
+        batches.push(uids.slice(i, i + options.batchSize));
+      // The next batch is fetched while this one is logged: the IMAP connection and Postgres work at once.
+      // Flags for a batch go out after its cursor moved, behind the next fetch on the same connection.
+      let next: Promise<{ messages: FetchedMessage[]; prepared: unknown }> | undefined = fetchBatch(
+        batches[0]!,
+      );
+      const flagging: Promise<void>[] = [];
+      try {
+        for (const [i, batch] of batches.entries()) {
+          const { messages, prepared } = await next!;
+          next = i + 1 < batches.length && !isStopped ? fetchBatch(batches[i + 1]!) : undefined;
+          if (messages.length > 0) await deps.handle(messages, prepared);
+          messagesRead += messages.length;
+          report({ lastReadAt: new Date().toISOString(), messagesRead, lastUid: batch.at(-1)! });
+          const cursor: MailboxCursor = { uidValidity, lastUid: batch.at(-1)! };
+          await deps.cursors.advanceCursor(mailbox.id, cursor);
+          last = cursor.lastUid;
+          flagging.push(afterIngest(imap, batch));
+          if (isStopped) break;
+        }
+      } finally {
+        // A fetch started for a batch that will not be logged now must not be left unobserved.
+        await next?.catch(() => undefined);
+        await Promise.all(flagging);
+      }
     }
   }
 

@@ -21,6 +21,7 @@ import { startMailboxPoller, type MailboxPoller, type PollerOptions } from './im
 import { createMailIngest, type MailIngest } from './mail-ingest.js';
 import { loadMailboxes, type Mailbox } from './mailboxes.js';
 import { createEmailSender } from './smtp-sender.js';
+import type { ParsedEmail } from './types.js';
 import { emailStatusRoutes } from './status.routes.js';
 
 export type { Mailbox } from './mailboxes.js';
@@ -40,7 +41,7 @@ export async function attachEmail(
     redis: Redis;
     ingest: (contact: InboundContact) => Promise<IngestResult>;
     email: EmailRepository;
-    attachments: Pick<AttachmentsService, 'keep' | 'discard' | 'open'>;
+    attachments: Pick<AttachmentsService, 'keepMany' | 'discardMany' | 'open'>;
     outboundRegistry: OutboundRegistry;
     outbound: Pick<OutboundService, 'sendAutomatic'>;
     interactions: Pick<InteractionsService, 'detail'>;
@@ -91,8 +92,9 @@ export async function attachEmail(
           redis: deps.redis,
           prefix: config.redisPrefix,
           cursors: deps.email,
-          handle: async (messages) => {
-            await ingests.get(mailbox.id)!.handle(messages);
+          prepare: (messages) => ingests.get(mailbox.id)!.prepare(messages),
+          handle: async (messages, prepared) => {
+            await ingests.get(mailbox.id)!.handle(messages, prepared as ParsedEmail[] | undefined);
           },
           log,
           ...(deps.pollerOptions && { options: deps.pollerOptions }),

@@ -1,17 +1,20 @@
 /*
- * From a raw message to the log, for one mailbox. Each message is parsed (never failing: what cannot be
- * read is flagged for a person), its raw bytes and attachments kept, threaded, and ingested idempotently
- * on its Message-ID (or, without one, a hash of its bytes); then its Message-ID and participants are
- * recorded for threading, and a new interaction is acknowledged when RFC 3834 allows. A bounce on one of
- * our messages is not a customer's message: it is attached to the interaction of the message it reports.
+ * From raw messages to the log, for one mailbox, a batch at a time. Each message is parsed (never failing:
+ * what cannot be read is flagged for a person), its raw bytes and attachments kept, threaded, and ingested
+ * idempotently on its Message-ID (or, without one, a hash of its bytes); then its Message-ID and
+ * participants are recorded for threading, and a new interaction is acknowledged when RFC 3834 allows. A
+ * bounce on one of our messages is not a customer's message: it is attached to the interaction of the
+ * message it reports.
  *
- * Messages of a batch are parsed ahead of time but logged one after another, in UID order, so that a reply
- * finds the message it answers even when both arrived together.
+ * A batch costs a fixed number of round trips, not a number per message: the bytes of every message are
+ * kept in one statement, threading reads the whole batch's clues in three queries, the messages are
+ * ingested together (ingest groups concurrent calls into one statement), and recorded in one. A message
+ * that answers another of the same batch waits for it, so that it finds its thread.
  */
 import { createHash } from 'node:crypto';
 import type { EmailRepository } from '../../src/db/repositories/email.repository.js';
 import type { KeptAttachment } from '../../src/interactions/attachments.service.js';
-import type { EmailThreading } from '../../src/interactions/email-threading.service.js';
+import type { EmailThreading, ThreadDecision } from '../../src/interactions/email-threading.service.js';
 import type { InboundContact, IngestResult } from '../../src/interactions/inbound-contact.js';
 import type { Acknowledger } from './acknowledgment.js';
 import type { FetchedMessage } from './imap-poller.js';
@@ -24,11 +27,13 @@ import type { EmailAddress, ParsedEmail } from './types.js';
 export interface MailIngestDeps {
   mailbox: Mailbox;
   ingest: (contact: InboundContact) => Promise<IngestResult>;
-  threading: Pick<EmailThreading, 'resolve'>;
+  threading: Pick<EmailThreading, 'resolveMany'>;
   email: Pick<EmailRepository, 'recordMessages' | 'ourMessage' | 'logBounce' | 'loggedExternalIds'>;
   attachments: {
-    keep(content: Buffer, file: { fileName: string; contentType: string }): Promise<KeptAttachment>;
-    discard(attachment: KeptAttachment): Promise<void>;
+    keepMany(
+      files: readonly { content: Buffer; fileName: string; contentType: string }[],
+    ): Promise<KeptAttachment[]>;
+    discardMany(attachments: readonly KeptAttachment[]): Promise<void>;
   };
   acknowledger: Acknowledger;
   /** Where agents' browsers fetch a kept attachment (inline images in HTML). */
@@ -41,6 +46,18 @@ export type MailOutcome =
   | { kind: 'duplicate'; externalId: string }
   | { kind: 'bounce'; interactionId: string; isNew: boolean };
 
+/** A message of the batch on its way to the log. */
+interface Pending {
+  index: number;
+  raw: Buffer;
+  parsed: ParsedEmail;
+  externalId: string;
+  internalDate: Date | null;
+  original?: KeptAttachment;
+  files: KeptAttachment[];
+  urls: Map<string, string>;
+}
+
 export function createMailIngest(deps: MailIngestDeps) {
   const { mailbox } = deps;
   const limits = {
@@ -48,119 +65,171 @@ export function createMailIngest(deps: MailIngestDeps) {
     maxTotalAttachmentBytes: Math.max(mailbox.maxAttachmentBytes, 4 * mailbox.maxAttachmentBytes),
   };
 
-  async function logOne(raw: Buffer, parsed: ParsedEmail, internalDate: Date | null): Promise<MailOutcome> {
-    const externalId =
-      parsed.messageId ?? `<sha256.${createHash('sha256').update(raw).digest('hex')}@no-message-id>`;
+  /** A bounce on one of our messages, attached to its interaction; undefined when it names none of ours. */
+  async function logBounce(message: Pending): Promise<MailOutcome | undefined> {
+    const { bounce } = message.parsed;
+    if (!bounce?.originalMessageId) return undefined;
+    const ours = await deps.email.ourMessage(bounce.originalMessageId);
+    if (!ours) return undefined;
+    const isNew = await deps.email.logBounce({
+      interactionId: ours.interactionId,
+      bounceMessageId: message.externalId,
+      messageEventId: ours.eventId,
+      reason: `bounced: ${[bounce.status, bounce.diagnostic].filter(Boolean).join(' ') || 'undeliverable'}`,
+      payload: {
+        originalMessageId: bounce.originalMessageId,
+        recipients: bounce.recipients,
+        action: bounce.action,
+        status: bounce.status,
+        diagnostic: bounce.diagnostic,
+      },
+    });
+    return { kind: 'bounce', interactionId: ours.interactionId, isNew };
+  }
 
-    // A bounce on one of our messages goes to that message's interaction.
-    if (parsed.bounce?.originalMessageId) {
-      const ours = await deps.email.ourMessage(parsed.bounce.originalMessageId);
-      if (ours) {
-        const { bounce } = parsed;
-        const isNew = await deps.email.logBounce({
-          interactionId: ours.interactionId,
-          bounceMessageId: externalId,
-          messageEventId: ours.eventId,
-          reason: `bounced: ${[bounce.status, bounce.diagnostic].filter(Boolean).join(' ') || 'undeliverable'}`,
-          payload: {
-            originalMessageId: bounce.originalMessageId,
-            recipients: bounce.recipients,
-            action: bounce.action,
-            status: bounce.status,
-            diagnostic: bounce.diagnostic,
-          },
-        });
-        return { kind: 'bounce', interactionId: ours.interactionId, isNew };
+  function contactOf(message: Pending, decision: ThreadDecision): InboundContact {
+    const { parsed, original } = message;
+    const from = parsed.from;
+    return {
+      channel: 'email',
+      externalId: message.externalId,
+      identities: from?.address ? [{ kind: 'email', value: from.address }] : [],
+      ...(from?.name && { displayName: from.name }),
+      subject: parsed.subject,
+      text: parsed.text,
+      ...(parsed.html && { html: rewriteInlineImages(parsed.html, message.urls) }),
+      attachments: [...message.files, original!],
+      hints: {
+        mailbox: mailbox.queueHint,
+        receivedOn: mailbox.address,
+        ...(parsed.automatic && { automatic: true }),
+        ...(parsed.problems.length > 0 && { needsAttention: true }),
+      },
+      details: detailsOf(mailbox.id, parsed, decision.refused),
+      ...((parsed.date ?? message.internalDate) && {
+        occurredAt: plausibleDate(parsed.date, message.internalDate),
+      }),
+      ...(decision.match && {
+        thread: {
+          interactionId: decision.match.interactionId,
+          reason: decision.match.reason,
+          reopenWithinSeconds: mailbox.reopenWithinSeconds,
+        },
+      }),
+    };
+  }
+
+  /** Threads and ingests these messages together; records them; returns their outcomes in order. */
+  async function logTogether(messages: Pending[]): Promise<MailOutcome[]> {
+    const decisions = await deps.threading.resolveMany(
+      messages.map((m) => threadCluesOf(m.parsed, mailbox.address)),
+    );
+    const results = await Promise.all(messages.map((m, i) => deps.ingest(contactOf(m, decisions[i]!))));
+    await deps.email.recordMessages(
+      messages.map((m, i) => ({
+        messageId: m.externalId,
+        interactionId: results[i]!.interactionId,
+        eventId: results[i]!.eventId,
+        direction: 'inbound' as const,
+        isOurs: false,
+        participants: participantsOf(m.parsed),
+      })),
+    );
+    const duplicates = messages.filter((_, i) => results[i]!.isDuplicate);
+    if (duplicates.length > 0)
+      await deps.attachments.discardMany(duplicates.flatMap((m) => [...m.files, m.original!]));
+    const outcomes: MailOutcome[] = [];
+    for (const [i, m] of messages.entries()) {
+      const result = results[i]!;
+      if (result.isDuplicate) outcomes.push({ kind: 'duplicate', externalId: m.externalId });
+      else {
+        if (result.isNewInteraction) await deps.acknowledger.acknowledge(result, m.parsed);
+        outcomes.push({ kind: 'logged', result, externalId: m.externalId });
       }
     }
-
-    const kept: KeptAttachment[] = [];
-    try {
-      // The raw message first: whatever parsing missed, a person can still open the original.
-      const original = await deps.attachments.keep(raw, {
-        fileName: 'original-message.eml',
-        contentType: 'message/rfc822',
-      });
-      kept.push(original);
-      const urls = new Map<string, string>();
-      for (const a of parsed.attachments) {
-        const file = await deps.attachments.keep(a.content, {
-          fileName: a.fileName,
-          contentType: a.contentType,
-        });
-        kept.push(file);
-        if (a.contentId) urls.set(a.contentId.toLowerCase(), deps.attachmentUrl(file.id));
-      }
-      const clues = threadCluesOf(parsed, mailbox.address);
-      const decision = await deps.threading.resolve(clues);
-      const from = parsed.from;
-      const contact: InboundContact = {
-        channel: 'email',
-        externalId,
-        identities: from?.address ? [{ kind: 'email', value: from.address }] : [],
-        ...(from?.name && { displayName: from.name }),
-        subject: parsed.subject,
-        text: parsed.text,
-        ...(parsed.html && { html: rewriteInlineImages(parsed.html, urls) }),
-        attachments: kept.slice(1).concat(original),
-        hints: {
-          mailbox: mailbox.queueHint,
-          receivedOn: mailbox.address,
-          ...(parsed.automatic && { automatic: true }),
-          ...(parsed.problems.length > 0 && { needsAttention: true }),
-        },
-        details: detailsOf(mailbox.id, parsed, decision.refused),
-        ...((parsed.date ?? internalDate) && { occurredAt: plausibleDate(parsed.date, internalDate) }),
-        ...(decision.match && {
-          thread: {
-            interactionId: decision.match.interactionId,
-            reason: decision.match.reason,
-            reopenWithinSeconds: mailbox.reopenWithinSeconds,
-          },
-        }),
-      };
-      const result = await deps.ingest(contact);
-      if (result.isDuplicate) {
-        await Promise.all(kept.map((k) => deps.attachments.discard(k)));
-      }
-      await deps.email.recordMessages([
-        {
-          messageId: externalId,
-          interactionId: result.interactionId,
-          eventId: result.eventId,
-          direction: 'inbound',
-          isOurs: false,
-          participants: participantsOf(parsed),
-        },
-      ]);
-      if (result.isDuplicate) return { kind: 'duplicate', externalId };
-      if (result.isNewInteraction) await deps.acknowledger.acknowledge(result, parsed);
-      return { kind: 'logged', result, externalId };
-    } catch (err) {
-      await Promise.all(kept.map((k) => deps.attachments.discard(k).catch(() => undefined)));
-      throw err;
-    }
+    return outcomes;
   }
 
   return {
+    /** Parses a batch (no I/O): the poller runs it ahead, while the previous batch is committed. */
+    async prepare(fetched: FetchedMessage[]): Promise<ParsedEmail[]> {
+      return Promise.all(fetched.map((m) => parseEmail(m.source, limits)));
+    },
+
     /**
-     * Logs a batch in order; throws on the first message that could not be logged (the caller keeps its
-     * cursor before it and retries). Messages already in the log are recognised before their parts are kept.
+     * Logs a batch (in UID order); throws if any message could not be logged (the caller keeps its cursor
+     * before the batch and reads it again: everything here is idempotent). Messages already in the log are
+     * recognised before their parts are kept.
      */
-    async handle(messages: FetchedMessage[]): Promise<MailOutcome[]> {
-      const parsed = await Promise.all(messages.map((m) => parseEmail(m.source, limits)));
-      const ids = parsed.map((p) => p.messageId).filter((id): id is string => id !== null);
-      const logged = new Set(await deps.email.loggedExternalIds(ids));
-      const outcomes: MailOutcome[] = [];
-      for (const [i, message] of messages.entries()) {
-        const p = parsed[i]!;
-        if (p.messageId && logged.has(p.messageId) && !p.bounce) {
-          outcomes.push({ kind: 'duplicate', externalId: p.messageId });
-          continue;
-        }
-        outcomes.push(await logOne(message.source, p, message.internalDate));
+    async handle(fetched: FetchedMessage[], prepared?: ParsedEmail[]): Promise<MailOutcome[]> {
+      const parsed = prepared ?? (await this.prepare(fetched));
+      const all: Pending[] = fetched.map((m, index) => {
+        const p = parsed[index]!;
+        return {
+          index,
+          raw: m.source,
+          parsed: p,
+          externalId:
+            p.messageId ?? `<sha256.${createHash('sha256').update(m.source).digest('hex')}@no-message-id>`,
+          internalDate: m.internalDate,
+          files: [],
+          urls: new Map(),
+        };
+      });
+      const outcomes: (MailOutcome | undefined)[] = all.map(() => undefined);
+      const logged = new Set(await deps.email.loggedExternalIds(all.map((m) => m.externalId)));
+      let pending: Pending[] = [];
+      for (const m of all) {
+        if (logged.has(m.externalId) && !m.parsed.bounce)
+          outcomes[m.index] = { kind: 'duplicate', externalId: m.externalId };
+        else if (m.parsed.bounce) outcomes[m.index] = await logBounce(m);
+        if (!outcomes[m.index]) pending.push(m);
       }
-      return outcomes;
+
+      // The bytes: every original and attachment of the batch in one statement.
+      const files = pending.flatMap((m) => [
+        { content: m.raw, fileName: 'original-message.eml', contentType: 'message/rfc822' },
+        ...m.parsed.attachments.map((a) => ({
+          content: a.content,
+          fileName: a.fileName,
+          contentType: a.contentType,
+        })),
+      ]);
+      const kept = await deps.attachments.keepMany(files);
+      let at = 0;
+      for (const m of pending) {
+        m.original = kept[at++]!;
+        for (const a of m.parsed.attachments) {
+          const file = kept[at++]!;
+          m.files.push(file);
+          if (a.contentId) m.urls.set(a.contentId.toLowerCase(), deps.attachmentUrl(file.id));
+        }
+      }
+
+      try {
+        // Rounds: a message waits for any earlier message of the batch that it answers.
+        while (pending.length > 0) {
+          const round: Pending[] = [];
+          const later: Pending[] = [];
+          const waitingIds = new Set<string>();
+          for (const m of pending) {
+            const answers = [...m.parsed.inReplyTo, ...m.parsed.references];
+            if (answers.some((id) => waitingIds.has(id))) later.push(m);
+            else round.push(m);
+            waitingIds.add(m.externalId);
+          }
+          const done = await logTogether(round);
+          round.forEach((m, i) => (outcomes[m.index] = done[i]));
+          pending = later;
+        }
+      } catch (err) {
+        // What was not logged gives its bytes back; a retry keeps them again.
+        await deps.attachments
+          .discardMany(pending.flatMap((m) => [...m.files, ...(m.original ? [m.original] : [])]))
+          .catch(() => undefined);
+        throw err;
+      }
+      return outcomes as MailOutcome[];
     },
   };
 }

@@ -35,6 +35,32 @@ export function createAttachmentsService(deps: { attachments: AttachmentsReposit
       };
     },
 
+    /** Stores many files in one statement (a batch of emails); the same as keep() for each, in order. */
+    async keepMany(
+      files: readonly { content: Buffer; fileName: string; contentType: string }[],
+    ): Promise<KeptAttachment[]> {
+      const kept = files.map((file) => {
+        const storageKey = randomUUID();
+        return {
+          id: storageKey,
+          storageKey,
+          fileName: safeFileName(file.fileName, file.contentType),
+          contentType: file.contentType,
+          sizeBytes: file.content.length,
+          sha256: createHash('sha256').update(file.content).digest('hex'),
+        };
+      });
+      await deps.attachments.saveContents(
+        kept.map((k, i) => ({ storageKey: k.storageKey, content: files[i]!.content })),
+      );
+      return kept;
+    },
+
+    /** keepMany's undo: drops those of the kept bytes that no logged attachment names. */
+    async discardMany(attachments: readonly KeptAttachment[]): Promise<void> {
+      await deps.attachments.deleteUnreferencedContents(attachments.map((a) => a.storageKey));
+    },
+
     /** Drops kept bytes that no logged attachment names (the contact was refused, or was a duplicate). */
     async discard(attachment: KeptAttachment): Promise<void> {
       await deps.attachments.deleteUnreferencedContent(attachment.storageKey);

@@ -59,72 +59,99 @@ export type ReplyTokens = ReturnType<typeof createReplyTokens>;
 export function createEmailThreading(deps: {
   email: Pick<
     EmailRepository,
-    'interactionsByMessageIds' | 'emailInteractionByTicket' | 'emailInteractionsById' | 'isOfThread'
+    'interactionsByMessageIds' | 'emailInteractionsByTickets' | 'threadMembership'
   >;
   tokens: ReplyTokens;
 }) {
-  return {
-    async resolve(clues: ThreadClues): Promise<ThreadDecision> {
-      const refused: string[] = [];
-      const sender = clues.sender;
-      const accept = async (interactionId: string, clue: string) => {
-        if (sender) {
-          const belongs = await deps.email.isOfThread(interactionId, sender);
-          if (belongs)
-            return {
-              interactionId,
-              reason: `${clue}; the sender is the ${belongs === 'customer' ? "thread's customer" : 'a participant of the thread'}`,
-            };
-        }
-        refused.push(
-          `${clue}, but the sender ${sender ?? '(none)'} is neither its customer nor a participant`,
-        );
-        return null;
-      };
-
-      // 1. Message-IDs, ours first: In-Reply-To, then References from the newest.
-      const ids = clues.referencedMessageIds.slice(0, 100);
-      if (ids.length > 0) {
-        const found = await deps.email.interactionsByMessageIds(ids);
-        const tried = new Set<string>();
-        for (const isOurs of [true, false]) {
-          for (const id of ids) {
-            for (const row of found.filter((f) => f.messageId === id && f.isOurs === isOurs)) {
-              if (tried.has(row.interactionId)) continue;
-              tried.add(row.interactionId);
-              const header =
-                id === clues.referencedMessageIds[0] ? 'In-Reply-To or References' : 'References';
-              const clue = isOurs
-                ? `${header} names our message ${id}`
-                : `${header} names ${id}, a message of this thread`;
-              const match = await accept(row.interactionId, clue);
-              if (match) return { match, refused };
-            }
-          }
-        }
-      }
-
-      // 2. A reply token in a plus-addressed recipient.
+  /**
+   * Every message's clues at once, in three queries whatever their number: the interactions their
+   * Message-IDs name, those their ticket numbers name, and whether each sender belongs to each candidate.
+   */
+  async function resolveMany(all: readonly ThreadClues[]): Promise<ThreadDecision[]> {
+    const refusedOf = all.map(() => [] as string[]);
+    const ticketsOf = all.map((clues, i) => {
+      const fromTokens: number[] = [];
       for (const token of clues.replyTokens.slice(0, 10)) {
         const ticket = deps.tokens.ticketOf(token);
-        if (ticket === null) {
-          refused.push(`reply token '${token.slice(0, 40)}' is not genuine`);
-          continue;
-        }
-        const interactionId = await deps.email.emailInteractionByTicket(ticket);
-        if (!interactionId) continue;
-        const match = await accept(interactionId, `the reply address carries ticket ${ticket}'s reply token`);
-        if (match) return { match, refused };
+        if (ticket === null) refusedOf[i]!.push(`reply token '${token.slice(0, 40)}' is not genuine`);
+        else if (!fromTokens.includes(ticket)) fromTokens.push(ticket);
       }
+      return { fromTokens, fromSubject: clues.ticketNumbers.slice(0, 5) };
+    });
+    const referenced = [...new Set(all.flatMap((c) => c.referencedMessageIds.slice(0, 100)))];
+    const tickets = [...new Set(ticketsOf.flatMap((t) => [...t.fromTokens, ...t.fromSubject]))];
+    const [byMessageId, byTicket] = await Promise.all([
+      deps.email.interactionsByMessageIds(referenced),
+      deps.email.emailInteractionsByTickets(tickets),
+    ]);
 
-      // 3. A ticket token in the subject.
-      for (const ticket of clues.ticketNumbers.slice(0, 5)) {
-        const interactionId = await deps.email.emailInteractionByTicket(ticket);
-        if (!interactionId) continue;
-        const match = await accept(interactionId, `the subject carries [#${ticket}]`);
-        if (match) return { match, refused };
+    // Each message's candidates, strongest first: ours, then the thread's own Message-IDs (In-Reply-To,
+    // then References from the newest), then reply tokens, then subject tokens.
+    const candidatesOf = all.map((clues, i) => {
+      const list: { interactionId: string; clue: string }[] = [];
+      const seen = new Set<string>();
+      const add = (interactionId: string, clue: string) => {
+        if (seen.has(interactionId)) return;
+        seen.add(interactionId);
+        list.push({ interactionId, clue });
+      };
+      const ids = clues.referencedMessageIds.slice(0, 100);
+      for (const isOurs of [true, false])
+        for (const id of ids)
+          for (const row of byMessageId.filter((f) => f.messageId === id && f.isOurs === isOurs)) {
+            const header = id === ids[0] ? 'In-Reply-To or References' : 'References';
+            add(
+              row.interactionId,
+              isOurs
+                ? `${header} names our message ${id}`
+                : `${header} names ${id}, a message of this thread`,
+            );
+          }
+      for (const ticket of ticketsOf[i]!.fromTokens) {
+        const id = byTicket.get(ticket);
+        if (id) add(id, `the reply address carries ticket ${ticket}'s reply token`);
+      }
+      for (const ticket of ticketsOf[i]!.fromSubject) {
+        const id = byTicket.get(ticket);
+        if (id) add(id, `the subject carries [#${ticket}]`);
+      }
+      return list;
+    });
+
+    const pairs = all.flatMap((clues, i) =>
+      clues.sender
+        ? candidatesOf[i]!.map((c) => ({ interactionId: c.interactionId, address: clues.sender! }))
+        : [],
+    );
+    const membership = await deps.email.threadMembership(pairs);
+    return all.map((clues, i) => {
+      const refused = refusedOf[i]!;
+      for (const candidate of candidatesOf[i]!) {
+        const belongs = clues.sender
+          ? membership.get(`${candidate.interactionId} ${clues.sender}`)
+          : undefined;
+        if (belongs) {
+          const who = belongs === 'customer' ? "the thread's customer" : 'a participant of the thread';
+          return {
+            match: {
+              interactionId: candidate.interactionId,
+              reason: `${candidate.clue}; the sender is ${who}`,
+            },
+            refused,
+          };
+        }
+        refused.push(
+          `${candidate.clue}, but the sender ${clues.sender ?? '(none)'} is neither its customer nor a participant`,
+        );
       }
       return { match: null, refused };
+    });
+  }
+
+  return {
+    resolveMany,
+    async resolve(clues: ThreadClues): Promise<ThreadDecision> {
+      return (await resolveMany([clues]))[0]!;
     },
   };
 }

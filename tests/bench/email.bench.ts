@@ -595,6 +595,31 @@ function problemCounter() {
   };
 }
 
+/**
+ * BENCH_EMAIL_PROFILE=<folder>: a CPU profile of each Switchboard phase (the bare phases and setup left
+ * out), written as <folder>/<phase>.cpuprofile for Chrome's DevTools.
+ */
+async function startProfiler(name: string): Promise<{ stop(): Promise<void> } | undefined> {
+  const folder = process.env.BENCH_EMAIL_PROFILE;
+  if (!folder) return undefined;
+  const { Session } = await import('node:inspector/promises');
+  const { mkdirSync, writeFileSync } = await import('node:fs');
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  return {
+    async stop() {
+      const { profile } = await session.post('Profiler.stop');
+      mkdirSync(folder, { recursive: true });
+      const file = `${folder}/${name.replace(/[^\w-]+/g, '-')}.cpuprofile`;
+      writeFileSync(file, JSON.stringify(profile));
+      session.disconnect();
+      say(`${name}: CPU profile written to ${file}`);
+    },
+  };
+}
+
 async function switchboardRead(options: {
   name: string;
   baseConfig: Config;
@@ -631,6 +656,7 @@ async function switchboardRead(options: {
       logger: { level: 'warn', stream },
     });
     // The poller started inside buildApp and is connecting: the clock starts now.
+    const profiler = await startProfiler(options.name);
     const cpu = process.cpuUsage();
     const started = performance.now();
     const buildCpuMs = (cpu.user + cpu.system - cpuBeforeBuild.user - cpuBeforeBuild.system) / 1000;
@@ -656,6 +682,7 @@ async function switchboardRead(options: {
       }
     }
     const result = phase(options.name, options.expected, started, cpu);
+    await profiler?.stop();
     const acknowledgmentsAtEnd = options.acknowledgments?.();
 
     const countOf = async (query: Promise<{ n: string | number | bigint }>) => Number((await query).n);

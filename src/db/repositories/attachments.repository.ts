@@ -27,6 +27,34 @@ export function createAttachmentsRepository(db: Kysely<Database>) {
       await db.insertInto('attachment_contents').values({ storage_key: storageKey, content }).execute();
     },
 
+    /** Many files in one statement (a batch of emails and their attachments). */
+    async saveContents(files: readonly { storageKey: string; content: Buffer }[]): Promise<void> {
+      if (files.length === 0) return;
+      await db
+        .insertInto('attachment_contents')
+        .values(files.map((f) => ({ storage_key: f.storageKey, content: f.content })))
+        .execute();
+    },
+
+    /** Drops kept bytes no attachment names, many at once. */
+    async deleteUnreferencedContents(storageKeys: readonly string[]): Promise<void> {
+      if (storageKeys.length === 0) return;
+      await db
+        .deleteFrom('attachment_contents')
+        .where('storage_key', 'in', [...storageKeys])
+        .where((eb) =>
+          eb.not(
+            eb.exists(
+              eb
+                .selectFrom('attachments')
+                .select(sql`1`.as('one'))
+                .whereRef('attachments.storage_key', '=', 'attachment_contents.storage_key'),
+            ),
+          ),
+        )
+        .execute();
+    },
+
     /** Deletes bytes no attachment names (an upload refused or deduplicated after it was stored). */
     async deleteUnreferencedContent(storageKey: string): Promise<void> {
       await db

@@ -142,44 +142,43 @@ export function createEmailRepository(db: Kysely<Database>) {
       }));
     },
 
-    async emailInteractionByTicket(ticketNumber: number): Promise<string | undefined> {
-      const row = await db
-        .selectFrom('interactions')
-        .select('id')
-        .where('ticket_number', '=', String(ticketNumber))
-        .where('channel', '=', 'email')
-        .executeTakeFirst();
-      return row?.id;
-    },
-
-    async emailInteractionsById(ids: readonly string[]): Promise<{ id: string; ticketNumber: number }[]> {
-      if (ids.length === 0) return [];
+    /** Email interactions by ticket number. */
+    async emailInteractionsByTickets(ticketNumbers: readonly number[]): Promise<Map<number, string>> {
+      if (ticketNumbers.length === 0) return new Map();
       const rows = await db
         .selectFrom('interactions')
         .select(['id', 'ticket_number'])
-        .where('id', 'in', [...ids])
+        .where('ticket_number', 'in', ticketNumbers.map(String))
         .where('channel', '=', 'email')
         .execute();
-      return rows.map((r) => ({ id: r.id, ticketNumber: Number(r.ticket_number) }));
+      return new Map(rows.map((r) => [Number(r.ticket_number), r.id]));
     },
 
     /**
-     * Whether `address` (lower-cased) belongs to the interaction's thread: an email identity of its customer,
-     * or a participant (From, To, Cc) of one of its messages.
+     * For each (interaction, lower-cased address) pair, whether the address belongs to the interaction's
+     * thread: an email identity of its customer, or a participant of one of its messages. Keyed by
+     * `${interactionId} ${address}`; pairs that do not belong are absent.
      */
-    async isOfThread(interactionId: string, address: string): Promise<'customer' | 'participant' | null> {
-      const row = await db
-        .selectFrom('interactions as i')
-        .select([
-          sql<boolean>`exists (select 1 from identities d where d.customer_id = i.customer_id
-            and d.kind = 'email' and d.value = ${address})`.as('is_customer'),
-          sql<boolean>`exists (select 1 from email_messages m where m.interaction_id = i.id
-            and ${address} = any(m.participants))`.as('is_participant'),
-        ])
-        .where('i.id', '=', interactionId)
-        .executeTakeFirst();
-      if (!row) return null;
-      return row.is_customer ? 'customer' : row.is_participant ? 'participant' : null;
+    async threadMembership(
+      pairs: readonly { interactionId: string; address: string }[],
+    ): Promise<Map<string, 'customer' | 'participant'>> {
+      if (pairs.length === 0) return new Map();
+      const { rows } = await sql<{ interaction_id: string; address: string; is_customer: boolean }>`
+        select p.interaction_id, p.address,
+          exists (select 1 from identities d where d.customer_id = i.customer_id
+            and d.kind = 'email' and d.value = p.address) as is_customer
+        from unnest(${pairs.map((p) => p.interactionId)}::uuid[], ${pairs.map((p) => p.address)}::text[])
+          as p(interaction_id, address)
+        join interactions i on i.id = p.interaction_id
+        where exists (select 1 from identities d where d.customer_id = i.customer_id
+            and d.kind = 'email' and d.value = p.address)
+          or exists (select 1 from email_messages m where m.interaction_id = p.interaction_id
+            and p.address = any(m.participants))`.execute(db);
+      return new Map(
+        rows.map(
+          (r) => [`${r.interaction_id} ${r.address}`, r.is_customer ? 'customer' : 'participant'] as const,
+        ),
+      );
     },
 
     async threadOf(interactionId: string): Promise<ThreadMessage[]> {
