@@ -1,3 +1,4 @@
+import iconv from 'iconv-lite';
 import { simpleParser } from 'mailparser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
@@ -667,5 +668,50 @@ describe('mailbox status', () => {
       lastError: null,
     });
     expect((status!.cursor as { lastUid: number }).lastUid).toBeGreaterThan(0);
+  });
+});
+
+describe('charsets through the whole path', () => {
+  /** iconv-lite has no ISO-2022-JP encoder: JIS X 0208 is EUC-JP's two bytes without their high bits. */
+  const encode = (text: string, charset: string): Buffer => {
+    if (charset !== 'ISO-2022-JP') return iconv.encode(text, charset);
+    const jis = Buffer.from(iconv.encode(text, 'EUC-JP').map((b) => b & 0x7f));
+    return Buffer.concat([Buffer.from('\x1b$B', 'latin1'), jis, Buffer.from('\x1b(B', 'latin1')]);
+  };
+  const encodedWord = (text: string, charset: string) =>
+    `=?${charset}?B?${encode(text, charset).toString('base64')}?=`;
+  const cases: [string, string, string][] = [
+    ['GB2312', '订单查询：我的包裹在哪里', '您好，我的订单还没有到。'],
+    ['GBK', '王镕的订单 喆', '请帮我查一下，谢谢。'],
+    ['ISO-2022-JP', 'ご注文について', 'お世話になっております。荷物がまだ届きません。'],
+    ['Big5', '訂單查詢', '請幫我查詢訂單狀態。'],
+    ['windows-1251', 'Где мой заказ?', 'Здравствуйте, заказ не пришёл.'],
+  ];
+  it.each(cases)('logs a %s subject and body as the customer wrote them', async (charset, subject, body) => {
+    const messageId = uniqueMessageId(charset.toLowerCase());
+    const raw = Buffer.concat([
+      Buffer.from(
+        [
+          `From: ${newCustomer('Intl').address}`,
+          `To: ${mailbox.address}`,
+          `Subject: ${encodedWord(subject, charset)}`,
+          `Message-ID: ${messageId}`,
+          'MIME-Version: 1.0',
+          `Content-Type: text/plain; charset=${charset}`,
+          `Content-Transfer-Encoding: ${charset === 'ISO-2022-JP' ? '7bit' : 'base64'}`,
+          '',
+          '',
+        ].join('\r\n'),
+      ),
+      charset === 'ISO-2022-JP'
+        ? encode(body, charset)
+        : Buffer.from(encode(body, charset).toString('base64')),
+      Buffer.from('\r\n'),
+    ]);
+    await imap.append(raw);
+    const event = await logged(messageId);
+    expect(event.payload.subject).toBe(subject);
+    expect(event.payload.text).toBe(body);
+    expect((event.payload.details as { problems?: string[] }).problems).toBeUndefined();
   });
 });
