@@ -355,6 +355,36 @@ describe('agent console: email', () => {
     expect(pageErrors).toEqual([]);
   });
 
+  it("answers a web chat visitor's left message by email, by default", async () => {
+    const visitor = `visitor-${stamp}`;
+    const address = `lin.${stamp}@customer.example`;
+    await ctx.services.ingest({
+      channel: 'chat',
+      externalId: `webchat:${visitor}:left-1`,
+      threadKey: `webchat:${visitor}`,
+      identities: [
+        { kind: 'chat_visitor', value: visitor },
+        { kind: 'email', value: address },
+      ],
+      displayName: 'Lin Left',
+      text: 'Nobody was there: do you deliver on Sundays?',
+      hints: { leftMessage: true },
+    });
+    await acceptNextOffer();
+    const byEmail = page.getByTestId('composer-by-email');
+    await byEmail.waitFor({ timeout: 15_000 });
+    expect(await byEmail.isChecked()).toBe(true);
+    await page.getByLabel(/Answer by email to/).waitFor();
+    const reply = page.getByRole('textbox', { name: 'Reply' });
+    await reply.fill('Yes, on Sundays from 10 to 4.');
+    await reply.press('Control+Enter');
+    const mail = await waitFor(() =>
+      smtp.messages.find((m) => m.envelope.to.includes(address) && m.raw.includes('on Sundays from 10 to 4')),
+    );
+    expect(mail.raw.toString()).toContain('> Nobody was there: do you deliver on Sundays?');
+    expect(pageErrors).toEqual([]);
+  });
+
   it('flags an automatic message that could not be read well', async () => {
     await imap.append(
       crlf([

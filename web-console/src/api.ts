@@ -173,6 +173,8 @@ export interface UploadedFile {
 export interface ReplyExtras {
   cc?: string[];
   attachmentIds?: string[];
+  /** Send by email instead (a web chat visitor who left a message and is gone). */
+  via?: 'email';
 }
 
 export class ApiError extends Error {
@@ -318,6 +320,7 @@ export const api = {
       text,
       ...(extras.cc?.length && { cc: extras.cc }),
       ...(extras.attachmentIds?.length && { attachmentIds: extras.attachmentIds }),
+      ...(extras.via && { via: extras.via }),
     }),
   uploadAttachment,
   note: (interactionId: string, text: string) =>

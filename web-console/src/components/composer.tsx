@@ -20,6 +20,8 @@ export function Composer(props: {
   onSend: (mode: ComposerMode, text: string, extras: ReplyExtras) => Promise<boolean>;
   /** An email interaction: the subject a reply carries, and the others on the customer's last email. */
   email?: { subject: string; othersOnLastEmail: string[] };
+  /** A chat that may be answered by email at this address (checked by default for a left message). */
+  byEmail?: { address: string; isDefault: boolean };
   /** Typing a reply started (true) or stopped (false: idle 3 s, sent, or a note): a chat visitor sees it. */
   onTyping?: (isTyping: boolean) => void;
 }) {
@@ -31,6 +33,12 @@ export function Composer(props: {
   const field = useRef<HTMLTextAreaElement>(null);
   const typing = useTypingSignal(props.onTyping);
   const [cc, setCc] = useState('');
+  const [isByEmail, setByEmail] = useState(props.byEmail?.isDefault ?? false);
+  useEffect(
+    () => setByEmail(props.byEmail?.isDefault ?? false),
+    [props.interactionId, props.byEmail?.isDefault],
+  );
+  const sendsByEmail = Boolean(props.byEmail) && isByEmail && mode === 'reply';
   const files = useUploads(props.interactionId);
   const isEmailReply = Boolean(props.email) && mode === 'reply';
   const copies = parseCc(cc);
@@ -87,7 +95,9 @@ export function Composer(props: {
           cc: copies.addresses,
           attachmentIds: files.list.flatMap((f) => (f.uploaded ? [f.uploaded.id] : [])),
         }
-      : {};
+      : sendsByEmail
+        ? { via: 'email' }
+        : {};
     try {
       if (await props.onSend(mode, body, extras)) {
         update('');
@@ -157,6 +167,18 @@ export function Composer(props: {
           Standard answers <kbd>Ctrl+K</kbd>
         </button>
       </div>
+      {props.byEmail && mode === 'reply' && (
+        <label class="composer-by-email">
+          <input
+            type="checkbox"
+            data-testid="composer-by-email"
+            checked={isByEmail}
+            onChange={(e) => setByEmail(e.currentTarget.checked)}
+          />{' '}
+          Answer by email to {props.byEmail.address}
+          {props.byEmail.isDefault ? ' (they left a message)' : ''}
+        </label>
+      )}
       {isEmailReply && props.email && (
         <EmailExtras
           subject={props.email.subject}

@@ -106,6 +106,19 @@ export function Conversation(props: {
     return last ? othersOnEmail(last.payload) : [];
   }, [timeline.events, interactionId]);
 
+  // A chat can be answered by email at the customer's address; a left message (the visitor is gone) is, by
+  // default.
+  const chatByEmail = useMemo(() => {
+    if (loaded?.interaction.channel !== 'chat') return undefined;
+    const address = loaded.customer?.identities.find((i) => i.kind === 'email')?.value;
+    if (!address) return undefined;
+    const first = timeline.events?.find(
+      (e) => e.interactionId === interactionId && e.type === 'message.received',
+    );
+    const hints = (first?.payload as { hints?: { leftMessage?: boolean } } | undefined)?.hints;
+    return { address, isDefault: hints?.leftMessage === true };
+  }, [loaded?.interaction.channel, loaded?.customer, timeline.events, interactionId]);
+
   // t: the transfer picker (wrap-up and the composer have their own shortcuts).
   useEffect(() => {
     const onKey = (event: KeyboardEvent) => {
@@ -204,6 +217,7 @@ export function Conversation(props: {
               channel={interaction.channel}
               isShortcutFree={!props.hasOffer}
               {...(interaction.channel === 'chat' && { onTyping: props.onTyping })}
+              {...(chatByEmail && { byEmail: chatByEmail })}
               {...(interaction.channel === 'email' && {
                 email: {
                   subject: replySubject(interaction.subject ?? '', interaction.ticketNumber),
