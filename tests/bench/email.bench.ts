@@ -648,6 +648,16 @@ async function switchboardRead(options: {
   const handle = openDatabase(config.databaseUrl!, config.databaseSchema, { max: 2 });
   try {
     await migrateToLatest(handle.db, handle.pool, config.databaseSchema);
+    // SWITCHBOARD_PG_STATS=1: the local Postgres loads pg_stat_statements; the phase's top statements print.
+    const hasStatementStats =
+      process.env.SWITCHBOARD_PG_STATS === '1' &&
+      (await sql`create extension if not exists pg_stat_statements with schema public`
+        .execute(handle.db)
+        .then(() => sql`select public.pg_stat_statements_reset()`.execute(handle.db))
+        .then(
+          () => true,
+          () => false,
+        ));
     const { problems, stream } = problemCounter();
     const cpuBeforeBuild = process.cpuUsage();
     const { app, services } = await buildApp({
@@ -683,6 +693,14 @@ async function switchboardRead(options: {
     }
     const result = phase(options.name, options.expected, started, cpu);
     await profiler?.stop();
+    if (hasStatementStats) {
+      const { rows } = await sql<{ calls: string; ms: string; q: string }>`
+        select calls, round(total_exec_time::numeric, 1) as ms,
+          left(regexp_replace(query, '[[:space:]]+', ' ', 'g'), 100) as q
+        from public.pg_stat_statements order by total_exec_time desc limit 12`.execute(handle.db);
+      for (const r of rows)
+        say(`${options.name}: pg ${r.ms.padStart(8)} ms ${r.calls.padStart(6)} calls  ${r.q}`);
+    }
     const acknowledgmentsAtEnd = options.acknowledgments?.();
 
     const countOf = async (query: Promise<{ n: string | number | bigint }>) => Number((await query).n);
