@@ -14,7 +14,10 @@ import type { ParsedEmail } from './types.js';
 
 export interface Acknowledger {
   /** Sends the mailbox's acknowledgment for a new interaction, unless it must not. Returns why not. */
-  acknowledge(result: IngestResult, parsed: ParsedEmail): Promise<{ isSent: boolean; reason: string }>;
+  acknowledge(
+    result: Pick<IngestResult, 'interactionId'>,
+    parsed: ParsedEmail,
+  ): Promise<{ isSent: boolean; reason: string }>;
 }
 
 // Drops entries older than the window, then adds this one only if under the limit: one atomic step.

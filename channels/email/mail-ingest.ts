@@ -28,7 +28,10 @@ export interface MailIngestDeps {
   mailbox: Mailbox;
   ingest: (contact: InboundContact) => Promise<IngestResult>;
   threading: Pick<EmailThreading, 'resolveMany'>;
-  email: Pick<EmailRepository, 'recordMessages' | 'ourMessage' | 'logBounce' | 'loggedExternalIds'>;
+  email: Pick<
+    EmailRepository,
+    'recordMessages' | 'ourMessage' | 'logBounce' | 'loggedExternalIds' | 'unacknowledgedOpeners'
+  >;
   attachments: {
     keepMany(
       files: readonly { content: Buffer; fileName: string; contentType: string }[],
@@ -178,6 +181,14 @@ export function createMailIngest(deps: MailIngestDeps) {
       });
       const outcomes: (MailOutcome | undefined)[] = all.map(() => undefined);
       const logged = new Set(await deps.email.loggedExternalIds(all.map((m) => m.externalId)));
+      // Read again after a crash that came between logging a new interaction and acknowledging it: the
+      // acknowledgment is still owed (decided afresh: automatic mail and the hourly limit still count).
+      const earlier = all.filter((m) => logged.has(m.externalId) && !m.parsed.bounce);
+      const owed = await deps.email.unacknowledgedOpeners(earlier.map((m) => m.externalId));
+      for (const m of earlier) {
+        const interactionId = owed.get(m.externalId);
+        if (interactionId) await deps.acknowledger.acknowledge({ interactionId }, m.parsed);
+      }
       let pending: Pending[] = [];
       for (const m of all) {
         if (logged.has(m.externalId) && !m.parsed.bounce)

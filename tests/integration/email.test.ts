@@ -181,6 +181,35 @@ describe('ingest from IMAP', () => {
     expect(await countLogged(messageId)).toBe(1);
   });
 
+  it('sends an acknowledgment a crash left owed when the message is read again, and only once', async () => {
+    const customer = newCustomer('Owed');
+    const messageId = uniqueMessageId('owed');
+    const raw = buildMail({
+      from: customer.address,
+      to: mailbox.address,
+      subject: 'Crash in between',
+      messageId,
+    });
+    // As if a process logged the message and died before acknowledging it (and before its cursor moved).
+    const first = await ctx.services.ingest({
+      channel: 'email',
+      externalId: messageId,
+      identities: [{ kind: 'email', value: customer.address }],
+      subject: 'Crash in between',
+      details: { mailbox: 'support', messageId, from: { address: customer.address } },
+    });
+    const mailIngest = ctx.services.email!.ingestOf('support')!;
+    for (let i = 0; i < 2; i++)
+      expect(await mailIngest.handle([{ uid: 1, source: raw, internalDate: null }])).toEqual([
+        { kind: 'duplicate', externalId: messageId },
+      ]);
+    const { events } = await ctx.services.interactions.detail(first.interactionId);
+    expect(
+      events.filter((e) => e.type === 'message.sent' && e.payload.automatic === 'acknowledgment'),
+    ).toHaveLength(1);
+    await sentMail((m) => m.inReplyTo === messageId);
+  });
+
   it('keeps a message that cannot be read, raw, and flags it for a person', async () => {
     const messageId = uniqueMessageId('broken');
     const raw = Buffer.from(

@@ -78,6 +78,24 @@ export function createEmailRepository(db: Kysely<Database>) {
       return rows.map((r) => r.external_id).filter((id): id is string => id !== null);
     },
 
+    /**
+     * Of these logged Message-IDs, those that opened their interaction and whose interaction has no
+     * acknowledgment logged: the acknowledgment a crash between the log and the acknowledgment left owed.
+     */
+    async unacknowledgedOpeners(messageIds: readonly string[]): Promise<Map<string, string>> {
+      if (messageIds.length === 0) return new Map();
+      const { rows } = await sql<{ external_id: string; interaction_id: string }>`
+        select e.external_id, e.interaction_id
+        from interaction_events e
+        where e.channel = 'email' and e.type = 'message.received' and e.external_id = any(${[...messageIds]}::text[])
+          and e.id = (select min(f.id) from interaction_events f
+            where f.interaction_id = e.interaction_id and f.type = 'message.received')
+          and not exists (select 1 from interaction_events g
+            where g.interaction_id = e.interaction_id and g.type = 'message.sent'
+              and g.payload->>'automatic' = 'acknowledgment')`.execute(db);
+      return new Map(rows.map((r) => [r.external_id, r.interaction_id]));
+    },
+
     /** The newest message.received of an interaction: what a reply answers and quotes. */
     async lastReceived(
       interactionId: string,
