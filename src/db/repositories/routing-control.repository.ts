@@ -407,26 +407,17 @@ export function createRoutingControlRepository(db: Kysely<Database>) {
       });
     },
 
-    /** Logs what a closed queue's after-hours action did (routing.afterHours). */
+    /** Logs what a closed queue's after-hours action did (routing.afterHours): one statement. */
     async logAfterHours(
       interactionId: string,
       payload: InteractionEventPayloads['routing.afterHours'],
     ): Promise<void> {
-      await db.transaction().execute(async (trx) => {
-        const row = await trx
-          .selectFrom('interactions')
-          .select('channel')
-          .where('id', '=', interactionId)
-          .executeTakeFirstOrThrow();
-        await appendEvent(
-          trx,
-          interactionId,
-          row.channel as Channel,
-          { type: 'system', id: null },
-          'routing.afterHours',
-          payload,
-        );
-      });
+      const { rows } = await sql<{ id: string }>`
+        insert into interaction_events (interaction_id, type, actor_type, actor_id, channel, payload)
+          select id, 'routing.afterHours', 'system', null, channel, ${JSON.stringify(payload)}::jsonb
+          from interactions where id = ${interactionId}
+          returning id`.execute(db);
+      if (rows.length === 0) throw new Error(`no interaction ${interactionId}`);
     },
 
     /** Ends an agent's wrap-up (the timer's job, or the agent saying they are ready). */

@@ -379,47 +379,30 @@ export function createRoutingRepository(db: Kysely<Database>, pool: pg.Pool) {
      * Puts a new interaction in a queue and logs routing.queued, in one transaction. Only an interaction in
      * status 'new' is queued; otherwise nothing changes and its current status is returned.
      */
+    /**
+     * Queues a new interaction and logs routing.queued, in one statement (one round trip: this is every
+     * contact's path while its queue is closed). Refused, with the current status, unless it is new.
+     */
     async markQueued(
       interactionId: string,
       channel: Channel,
       payload: InteractionEventPayloads['routing.queued'],
     ): Promise<{ isQueued: true } | { isQueued: false; status: string | undefined }> {
-      return db.transaction().execute(async (trx) => {
-        const updated = await trx
-          .updateTable('interactions')
-          .set({
-            status: 'queued',
-            queue: payload.queue,
-            priority: payload.priority,
-            enqueued_at: sql`now()`,
-            queue_entered_at: sql`now()`,
-            updated_at: sql`now()`,
-          })
-          .where('id', '=', interactionId)
-          .where('status', '=', 'new')
-          .returning('id')
-          .executeTakeFirst();
-        if (!updated) {
-          const current = await trx
-            .selectFrom('interactions')
-            .select('status')
-            .where('id', '=', interactionId)
-            .executeTakeFirst();
-          return { isQueued: false as const, status: current?.status };
-        }
-        await trx
-          .insertInto('interaction_events')
-          .values({
-            interaction_id: interactionId,
-            type: 'routing.queued',
-            actor_type: 'system',
-            actor_id: null,
-            channel,
-            payload: JSON.stringify(payload),
-          })
-          .execute();
-        return { isQueued: true as const };
-      });
+      const { rows } = await sql<{ queued: boolean; status: string | null }>`
+        with queued as (
+          update interactions set status = 'queued', queue = ${payload.queue}, priority = ${payload.priority},
+              enqueued_at = now(), queue_entered_at = now(), updated_at = now()
+            where id = ${interactionId} and status = 'new'
+            returning id
+        ), logged as (
+          insert into interaction_events (interaction_id, type, actor_type, actor_id, channel, payload)
+            select id, 'routing.queued', 'system', null, ${channel}, ${JSON.stringify(payload)}::jsonb from queued
+        )
+        select exists (select 1 from queued) as queued,
+          (select status from interactions where id = ${interactionId}) as status`.execute(db);
+      const row = rows[0];
+      if (row?.queued) return { isQueued: true as const };
+      return { isQueued: false as const, status: row?.status ?? undefined };
     },
 
     /** Waiting contacts (all, or those of `onlyIds`), best first: higher priority, then longer waiting, then id. */
