@@ -697,7 +697,7 @@ async function switchboardRead(options: {
       const { rows } = await sql<{ calls: string; ms: string; q: string }>`
         select calls, round(total_exec_time::numeric, 1) as ms,
           left(regexp_replace(query, '[[:space:]]+', ' ', 'g'), 100) as q
-        from public.pg_stat_statements order by calls desc limit 25`.execute(handle.db);
+        from public.pg_stat_statements where toplevel order by calls desc limit 25`.execute(handle.db);
       for (const r of rows)
         say(`${options.name}: pg ${r.ms.padStart(8)} ms ${r.calls.padStart(6)} calls  ${r.q}`);
     }

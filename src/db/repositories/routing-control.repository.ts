@@ -1,6 +1,7 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { InteractionEventPayloads } from '../../events.js';
 import type { Channel } from '../../interactions/inbound-contact.js';
+import { groupCalls } from '../group-calls.js';
 import type { Database } from '../tables.js';
 
 /*
@@ -187,6 +188,25 @@ async function cancelOffer(trx: Trx, offerId: string, channel: Channel, reason: 
 }
 
 export function createRoutingControlRepository(db: Kysely<Database>) {
+  /** After-hours actions logged at the same moment (a night's batch of emails) go in one statement. */
+  const logAfterHoursGrouped = groupCalls(
+    async (
+      requests: { interactionId: string; payload: InteractionEventPayloads['routing.afterHours'] }[],
+    ): Promise<boolean[]> => {
+      const { rows } = await sql<{ interaction_id: string }>`
+        insert into interaction_events (interaction_id, type, actor_type, actor_id, channel, payload)
+          select i.id, 'routing.afterHours', 'system', null, i.channel, t.payload
+          from unnest(${requests.map((r) => r.interactionId)}::uuid[],
+              ${requests.map((r) => JSON.stringify(r.payload))}::jsonb[]) with ordinality as t(id, payload, ord)
+            join interactions i on i.id = t.id
+          order by t.ord
+          returning interaction_id`.execute(db);
+      const logged = new Set(rows.map((r) => r.interaction_id));
+      return requests.map((r) => logged.has(r.interactionId));
+    },
+    { maxInFlight: 2, maxBatch: 32 },
+  );
+
   /** Runs `work` with the interaction's participants locked; retries when they changed before the locks. */
   async function withParticipants<R>(
     interactionId: string,
@@ -407,17 +427,13 @@ export function createRoutingControlRepository(db: Kysely<Database>) {
       });
     },
 
-    /** Logs what a closed queue's after-hours action did (routing.afterHours): one statement. */
+    /** Logs what a closed queue's after-hours action did (routing.afterHours), grouped with others. */
     async logAfterHours(
       interactionId: string,
       payload: InteractionEventPayloads['routing.afterHours'],
     ): Promise<void> {
-      const { rows } = await sql<{ id: string }>`
-        insert into interaction_events (interaction_id, type, actor_type, actor_id, channel, payload)
-          select id, 'routing.afterHours', 'system', null, channel, ${JSON.stringify(payload)}::jsonb
-          from interactions where id = ${interactionId}
-          returning id`.execute(db);
-      if (rows.length === 0) throw new Error(`no interaction ${interactionId}`);
+      if (!(await logAfterHoursGrouped({ interactionId, payload })))
+        throw new Error(`no interaction ${interactionId}`);
     },
 
     /** Ends an agent's wrap-up (the timer's job, or the agent saying they are ready). */

@@ -2,6 +2,7 @@ import { sql, type Kysely } from 'kysely';
 import type pg from 'pg';
 import type { InteractionEventPayloads } from '../../events.js';
 import type { Channel } from '../../interactions/inbound-contact.js';
+import { groupCalls } from '../group-calls.js';
 import type { Database, OfferRow } from '../tables.js';
 
 /*
@@ -263,7 +264,54 @@ function toAgentChanges(row: AgentChangesRow): AgentChanges {
   return { since: row.since, agents, loads, rotations };
 }
 
+interface QueueRequest {
+  interactionId: string;
+  channel: Channel;
+  payload: InteractionEventPayloads['routing.queued'];
+}
+type QueueResult = { isQueued: true } | { isQueued: false; status: string | undefined };
+
 export function createRoutingRepository(db: Kysely<Database>, pool: pg.Pool) {
+  /*
+   * Queueing, grouped: contacts queued at the same moment (a batch of emails at night, when their queue is
+   * closed) are queued and logged in one statement. An interaction named twice in a group is queued once.
+   */
+  const markQueuedGrouped = groupCalls(
+    async (requests: QueueRequest[]): Promise<QueueResult[]> => {
+      const first = new Map<string, number>();
+      requests.forEach((r, i) => first.has(r.interactionId) || first.set(r.interactionId, i));
+      const unique = [...first.values()].map((i) => requests[i]!);
+      const { rows } = await sql<{ id: string; queued: boolean; status: string | null }>`
+        with input as (
+          select * from unnest(
+            ${unique.map((r) => r.interactionId)}::uuid[], ${unique.map((r) => r.channel)}::text[],
+            ${unique.map((r) => JSON.stringify(r.payload))}::jsonb[], ${unique.map((r) => r.payload.queue)}::text[],
+            ${unique.map((r) => r.payload.priority)}::int[]
+          ) with ordinality as t(id, channel, payload, queue, priority, ord)
+        ), queued as (
+          update interactions i set status = 'queued', queue = t.queue, priority = t.priority,
+              enqueued_at = now(), queue_entered_at = now(), updated_at = now()
+            from input t
+            where i.id = t.id and i.status = 'new'
+            returning i.id
+        ), logged as (
+          insert into interaction_events (interaction_id, type, actor_type, actor_id, channel, payload)
+            select t.id, 'routing.queued', 'system', null, t.channel, t.payload
+            from input t join queued q on q.id = t.id
+            order by t.ord
+        )
+        select t.id, exists (select 1 from queued q where q.id = t.id) as queued, i.status
+        from input t left join interactions i on i.id = t.id`.execute(db);
+      const byId = new Map(rows.map((r) => [r.id, r]));
+      return requests.map((r, i) => {
+        const row = byId.get(r.interactionId);
+        if (row?.queued && first.get(r.interactionId) === i) return { isQueued: true as const };
+        return { isQueued: false as const, status: row?.queued ? 'queued' : (row?.status ?? undefined) };
+      });
+    },
+    { maxInFlight: 2, maxBatch: 32 },
+  );
+
   /** The facts of `requests`, and when `since` is given, the agent changes since then: one statement. */
   async function factsOf(
     requests: readonly { interactionId: string; recentWindowMs: number }[],
@@ -383,26 +431,17 @@ export function createRoutingRepository(db: Kysely<Database>, pool: pg.Pool) {
      * Queues a new interaction and logs routing.queued, in one statement (one round trip: this is every
      * contact's path while its queue is closed). Refused, with the current status, unless it is new.
      */
+    /**
+     * Queues a new interaction and logs routing.queued (every contact's path while its queue is closed):
+     * one statement, shared with the other contacts queued at the same moment. Refused, with the current
+     * status, unless it is new.
+     */
     async markQueued(
       interactionId: string,
       channel: Channel,
       payload: InteractionEventPayloads['routing.queued'],
-    ): Promise<{ isQueued: true } | { isQueued: false; status: string | undefined }> {
-      const { rows } = await sql<{ queued: boolean; status: string | null }>`
-        with queued as (
-          update interactions set status = 'queued', queue = ${payload.queue}, priority = ${payload.priority},
-              enqueued_at = now(), queue_entered_at = now(), updated_at = now()
-            where id = ${interactionId} and status = 'new'
-            returning id
-        ), logged as (
-          insert into interaction_events (interaction_id, type, actor_type, actor_id, channel, payload)
-            select id, 'routing.queued', 'system', null, ${channel}, ${JSON.stringify(payload)}::jsonb from queued
-        )
-        select exists (select 1 from queued) as queued,
-          (select status from interactions where id = ${interactionId}) as status`.execute(db);
-      const row = rows[0];
-      if (row?.queued) return { isQueued: true as const };
-      return { isQueued: false as const, status: row?.status ?? undefined };
+    ): Promise<QueueResult> {
+      return markQueuedGrouped({ interactionId, channel, payload });
     },
 
     /** Waiting contacts (all, or those of `onlyIds`), best first: higher priority, then longer waiting, then id. */
