@@ -166,11 +166,16 @@ describe('restarts', () => {
     });
     await app.ready();
     await waitFor(async () => ((await loggedCounts()).size === 2 ? true : undefined), 20_000);
-    const before = await db.db.selectFrom('mailbox_cursors').selectAll().executeTakeFirstOrThrow();
+    // The cursor moves right after the batch is logged.
+    const before = await waitFor(() =>
+      db.db.selectFrom('mailbox_cursors').selectAll().where('last_uid', '>=', '2').executeTakeFirst(),
+    );
 
     // The folder is deleted and made again (new UIDVALIDITY), with the same two messages and a new one.
     await app.close();
     await imap.client.mailboxDelete('Support');
+    // Dovecot's UIDVALIDITY is the creation time in seconds: a folder made again in the same second keeps it.
+    await new Promise((resolve) => setTimeout(resolve, 1100));
     await imap.client.mailboxCreate('Support');
     const later = uniqueMessageId('v2');
     for (const messageId of [...first, later])
@@ -192,8 +197,11 @@ describe('restarts', () => {
       ]),
     );
     expect(counts.size).toBe(3);
-    const after = await db.db.selectFrom('mailbox_cursors').selectAll().executeTakeFirstOrThrow();
-    expect(after.uid_validity).not.toBe(before.uid_validity);
+    // The reader moved its cursor to the new UIDVALIDITY (right after the batch was logged).
+    await waitFor(async () => {
+      const after = await db.db.selectFrom('mailbox_cursors').selectAll().executeTakeFirstOrThrow();
+      return after.uid_validity !== before.uid_validity ? true : undefined;
+    });
     await again.close();
     await imap.close();
   });
