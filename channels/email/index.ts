@@ -44,7 +44,7 @@ export async function attachEmail(
     attachments: Pick<AttachmentsService, 'keepMany' | 'discardMany' | 'open'>;
     outboundRegistry: OutboundRegistry;
     outbound: Pick<OutboundService, 'sendAutomatic'>;
-    interactions: Pick<InteractionsService, 'detail'>;
+    interactions: Pick<InteractionsService, 'get'>;
     pollerOptions?: Partial<PollerOptions>;
   },
 ): Promise<EmailChannel | undefined> {
@@ -77,7 +77,7 @@ export async function attachEmail(
           redis: deps.redis,
           prefix: config.redisPrefix,
           sendAutomatic: (...args) => deps.outbound.sendAutomatic(...args),
-          ticketOf: async (id) => (await deps.interactions.detail(id)).interaction.ticketNumber,
+          ticketOf: async (id) => (await deps.interactions.get(id)).ticketNumber,
           log,
         }),
         attachmentUrl: (id) => `/api/attachments/${id}`,

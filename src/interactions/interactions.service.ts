@@ -18,6 +18,9 @@ export function createInteractionsService(deps: {
   }
 
   return {
+    /** The interaction alone (no events): what most checks need. */
+    get,
+
     async detail(id: string): Promise<{ interaction: Interaction; events: LoggedEvent[] }> {
       const interaction = await get(id);
       return { interaction, events: await deps.interactions.eventsOf(id) };

@@ -77,7 +77,7 @@ export function createOutboundService(deps: {
       agent: Pick<Agent, 'id' | 'role' | 'displayName'>,
       content: { text: string; html?: string; cc?: string[]; attachmentIds?: string[]; via?: 'email' },
     ) {
-      const { interaction } = await deps.interactions.detail(interactionId);
+      const interaction = await deps.interactions.get(interactionId);
       if (interaction.status === 'closed') throw new AppError('INTERACTION_CLOSED');
       if (agent.role === 'agent' && interaction.assigneeId !== agent.id) throw new AppError('NOT_ASSIGNEE');
       const channel = content.via ?? interaction.channel;
@@ -137,7 +137,7 @@ export function createOutboundService(deps: {
       interactionId: string,
       content: { automatic: 'acknowledgment' | 'transcript'; subject: string; text: string; via?: 'email' },
     ) {
-      const { interaction } = await deps.interactions.detail(interactionId);
+      const interaction = await deps.interactions.get(interactionId);
       const channel = content.via ?? interaction.channel;
       if (!deps.registry.senderFor(channel)) throw new AppError('CHANNEL_CANNOT_SEND');
       const event = await deps.messages.logAutomatic({
