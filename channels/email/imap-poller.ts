@@ -131,15 +131,30 @@ export function startMailboxPoller(deps: {
   }
 
   const holdLease = () => {
+    // The lease counts from when it was last renewed: if renewing fails (Redis unreachable) for as long as
+    // the lease lasts, another process may hold it by now, so this one stops reading.
+    let renewedAt = Date.now();
     renewTimer = setInterval(
       () => {
         lease.renew().then(
           (isHeld) => {
-            if (isHeld) return;
+            if (isHeld) {
+              renewedAt = Date.now();
+              return;
+            }
             log.warn({ mailbox: mailbox.id }, 'mailbox lease lost; another process reads it now');
             client?.close();
           },
-          (err: unknown) => log.warn({ err, mailbox: mailbox.id }, 'renewing the mailbox lease failed'),
+          (err: unknown) => {
+            log.warn({ err, mailbox: mailbox.id }, 'renewing the mailbox lease failed');
+            if (Date.now() - renewedAt >= options.leaseMs * 0.8) {
+              log.warn(
+                { mailbox: mailbox.id },
+                'mailbox lease about to lapse unrenewed; stopping this reader',
+              );
+              client?.close();
+            }
+          },
         );
       },
       Math.max(500, Math.floor(options.leaseMs / 3)),
