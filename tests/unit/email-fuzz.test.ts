@@ -104,8 +104,8 @@ describe('parseEmail under generated input', () => {
           const parsed = await parseEmail(raw, limits);
           expectWellFormed(parsed);
           // Control characters and lone surrogates are not text a mail client would send.
-        // eslint-disable-next-line no-control-regex -- exactly those characters are what is excluded
-        if (clean(subject).trim() && !/[\u0000-\u001f\ufffd\ud800-\udfff]/.test(subject))
+          // eslint-disable-next-line no-control-regex -- exactly those characters are what is excluded
+          if (clean(subject).trim() && !/[\u0000-\u001f\ufffd\ud800-\udfff]/.test(subject))
             expect(parsed.subject.trim()).toBe(clean(subject).trim());
         },
       ),
