@@ -5,11 +5,11 @@
  * replies (smtp-sender.ts), registered as the email ChannelSender. app.ts calls attachEmail after the
  * outbound service exists; closing the app stops the readers and the SMTP pools.
  */
-import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../src/config.js';
 import type { EmailRepository } from '../../src/db/repositories/email.repository.js';
+import { sharedSecretOf } from '../../src/jobs/shared-secret.js';
 import type { AttachmentsService } from '../../src/interactions/attachments.service.js';
 import { createEmailThreading, createReplyTokens } from '../../src/interactions/email-threading.service.js';
 import type { InboundContact, IngestResult } from '../../src/interactions/inbound-contact.js';
@@ -55,7 +55,7 @@ export async function attachEmail(
     return undefined;
   }
   const tokens = createReplyTokens(
-    await tokenSecretOf(config.email.tokenSecret, deps.redis, config.redisPrefix),
+    await sharedSecretOf(config.email.tokenSecret, deps.redis, `${config.redisPrefix}email:token-secret`),
   );
   const threading = createEmailThreading({ email: deps.email, tokens });
   const sender = createEmailSender({ mailboxes, email: deps.email, tokens, attachments: deps.attachments });
@@ -108,13 +108,4 @@ export async function attachEmail(
   });
   log.info({ mailboxes: mailboxes.map((m) => m.id), isPolling: config.email.isPolling }, 'email channel on');
   return { mailboxes, pollers, ingestOf: (id) => ingests.get(id), tokens };
-}
-
-async function tokenSecretOf(configured: string | undefined, redis: Redis, prefix: string): Promise<string> {
-  if (configured) return configured;
-  const key = `${prefix}email:token-secret`;
-  await redis.set(key, randomBytes(32).toString('base64url'), 'NX');
-  const secret = await redis.get(key);
-  if (!secret) throw new Error('could not read the email token secret from Redis');
-  return secret;
 }

@@ -56,7 +56,7 @@ const maxOutlineParts = 2000;
 // then stays an attachment (a forwarded message, the original returned in a bounce) instead of being
 // flattened into the text. textToHtml is kept on so that a text part beside an HTML part (multipart/mixed)
 // shows in the HTML too; links in text are not looked for (skipTextLinks), the HTML is ours to sanitize.
-const parserOptions: SimpleParserOptions & { ignoreEmbedded: boolean } = {
+export const parserOptions: SimpleParserOptions & { ignoreEmbedded: boolean } = {
   keepCidLinks: true,
   skipTextLinks: true,
   keepDeliveryStatus: true,

@@ -3,8 +3,9 @@
  * (HMAC-SHA256), and the host site's identity validation (HMAC-SHA256 of its user id under the widget's
  * secret). Comparisons are constant-time.
  */
-import { createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { sharedSecretOf } from '../../src/jobs/shared-secret.js';
 import type { WebchatWidget } from '../../src/config.js';
 import { AppError } from '../../src/errors.js';
 import type { ChatHandshake, ChatSocketData, ConversationId } from './chat-events.js';
@@ -53,13 +54,8 @@ export type ConversationTokens = ReturnType<typeof createConversationTokens>;
  * The token key: the configured one, else one random key kept in Redis (the first process to start writes
  * it), so that every process of the cluster verifies what another issued.
  */
-export async function tokenSecretOf(configured: string | undefined, redis: Redis, prefix: string) {
-  if (configured) return configured;
-  const key = `${prefix}webchat:token-secret`;
-  await redis.set(key, randomBytes(32).toString('base64url'), 'NX');
-  const secret = await redis.get(key);
-  if (!secret) throw new Error('the web chat token key could not be read from Redis');
-  return secret;
+export function tokenSecretOf(configured: string | undefined, redis: Redis, prefix: string) {
+  return sharedSecretOf(configured, redis, `${prefix}webchat:token-secret`);
 }
 
 /** Whether a page of `origin` may use the widget (no Origin: not a browser, so not a page embedding it). */

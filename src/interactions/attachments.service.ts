@@ -19,37 +19,36 @@ export type { AttachmentWithContent } from '../db/repositories/attachments.repos
 /** An attachment whose bytes the core keeps: `id` and `storageKey` are the same key. */
 export type KeptAttachment = InboundAttachment & { id: string };
 
+/** What a file kept under a new key is: its safe name, type, size and digest. */
+function describe(
+  content: Buffer,
+  file: { fileName: string; contentType: string },
+): KeptAttachment & { sha256: string } {
+  const storageKey = randomUUID();
+  return {
+    id: storageKey,
+    storageKey,
+    fileName: safeFileName(file.fileName, file.contentType),
+    contentType: file.contentType,
+    sizeBytes: content.length,
+    sha256: createHash('sha256').update(content).digest('hex'),
+  };
+}
+
 export function createAttachmentsService(deps: { attachments: AttachmentsRepository }) {
   return {
     /** Stores the bytes under a new key. The file name is made safe here; the type is the caller's word. */
     async keep(content: Buffer, file: { fileName: string; contentType: string }): Promise<KeptAttachment> {
-      const storageKey = randomUUID();
-      await deps.attachments.saveContent(storageKey, content);
-      return {
-        id: storageKey,
-        storageKey,
-        fileName: safeFileName(file.fileName, file.contentType),
-        contentType: file.contentType,
-        sizeBytes: content.length,
-        sha256: createHash('sha256').update(content).digest('hex'),
-      };
+      const kept = describe(content, file);
+      await deps.attachments.saveContent(kept.storageKey, content);
+      return kept;
     },
 
     /** Stores many files in one statement (a batch of emails); the same as keep() for each, in order. */
     async keepMany(
       files: readonly { content: Buffer; fileName: string; contentType: string }[],
     ): Promise<KeptAttachment[]> {
-      const kept = files.map((file) => {
-        const storageKey = randomUUID();
-        return {
-          id: storageKey,
-          storageKey,
-          fileName: safeFileName(file.fileName, file.contentType),
-          contentType: file.contentType,
-          sizeBytes: file.content.length,
-          sha256: createHash('sha256').update(file.content).digest('hex'),
-        };
-      });
+      const kept = files.map((file) => describe(file.content, file));
       await deps.attachments.saveContents(
         kept.map((k, i) => ({ storageKey: k.storageKey, content: files[i]!.content })),
       );
@@ -72,16 +71,8 @@ export function createAttachmentsService(deps: { attachments: AttachmentsReposit
       content: Buffer,
       file: { fileName: string; contentType: string },
     ): Promise<KeptAttachment> {
-      const storageKey = randomUUID();
-      await deps.attachments.saveContent(storageKey, content);
-      const kept = {
-        id: storageKey,
-        storageKey,
-        fileName: safeFileName(file.fileName, file.contentType),
-        contentType: file.contentType,
-        sizeBytes: content.length,
-        sha256: createHash('sha256').update(content).digest('hex'),
-      };
+      const kept = describe(content, file);
+      await deps.attachments.saveContent(kept.storageKey, content);
       await deps.attachments.addDraft({ interactionId, ...kept });
       return kept;
     },

@@ -148,12 +148,7 @@ export function createEmailThreading(deps: {
     });
   }
 
-  return {
-    resolveMany,
-    async resolve(clues: ThreadClues): Promise<ThreadDecision> {
-      return (await resolveMany([clues]))[0]!;
-    },
-  };
+  return { resolveMany };
 }
 
 export type EmailThreading = ReturnType<typeof createEmailThreading>;

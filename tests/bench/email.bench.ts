@@ -6,8 +6,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ImapFlow } from 'imapflow';
 import iconv from 'iconv-lite';
 import { sql } from 'kysely';
-import { simpleParser, type SimpleParserOptions } from 'mailparser';
+import { simpleParser } from 'mailparser';
 import { defaultPollerOptions } from '../../channels/email/imap-poller.js';
+// The options the poller parses with, so that the baseline parses exactly as much.
+import { parserOptions } from '../../channels/email/parse.js';
 import { buildApp } from '../../src/app.js';
 import type { Config } from '../../src/config.js';
 import { openDatabase } from '../../src/db/database.js';
@@ -51,17 +53,6 @@ import { benchServices, fmt, printTable, say } from './bench-kit.js';
 export const emailTarget = 0.5;
 const batchSize = defaultPollerOptions.batchSize;
 const senderCount = 300;
-
-// The options channels/email/parse.ts hands simpleParser (not exported there), so that the baseline parses
-// exactly as much as the poller does.
-const parserOptions: SimpleParserOptions & { ignoreEmbedded: boolean } = {
-  keepCidLinks: true,
-  skipTextLinks: true,
-  keepDeliveryStatus: true,
-  maxHtmlLengthToParse: 5 * 1024 * 1024,
-  checksumAlgo: 'sha256',
-  ignoreEmbedded: true,
-};
 
 export interface PhaseResult {
   name: string;
