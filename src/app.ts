@@ -57,6 +57,8 @@ import { startRulesSync } from './routing/rules-sync.js';
 import { RulesStore } from './routing/rules/rules.loader.js';
 import { attachWebchat } from '../channels/webchat/index.js';
 import { attachEmail } from '../channels/email/index.js';
+import { attachPhone, type PhoneChannel } from '../channels/phone/index.js';
+import { createVoiceRepository } from './db/repositories/voice.repository.js';
 import type { PollerOptions } from '../channels/email/imap-poller.js';
 import { createEmailRepository } from './db/repositories/email.repository.js';
 
@@ -130,6 +132,7 @@ export async function buildApp(options: AppOptions) {
     agentStates: createAgentStatesRepository(db),
     routing: createRoutingRepository(db, pool),
     email: createEmailRepository(db),
+    voice: createVoiceRepository(db),
   };
   const merges = createMergesRepository(db, repositories.audit);
   const sessions = createSessionStore(redis, config.redisPrefix, config.sessionTtlSeconds);
@@ -247,13 +250,16 @@ export async function buildApp(options: AppOptions) {
   // never got to: it died, or routing failed). Listeners run after the ingest committed.
   if (config.routeOnIngest) {
     events.subscribe('contact.ingested', (contact) => {
-      if (!(contact.isNewInteraction || contact.isReopened) || !rules.current) return;
+      if (!(contact.isNewInteraction || contact.isReopened) || contact.isRoutingDeferred || !rules.current)
+        return;
       routing.route(contact.interactionId).catch((err: unknown) => {
         app.log.error({ err, interactionId: contact.interactionId }, 'routing a new interaction failed');
       });
     });
   }
 
+  // Set once the phone channel is attached (below); its jobs may only run after that.
+  const attached: { phone?: PhoneChannel } = {};
   let isSweepingDuplicates = false;
   const jobHandlers: JobHandlers = {
     'agents.presence-check': async ({ agentId }) => {
@@ -296,6 +302,14 @@ export async function buildApp(options: AppOptions) {
     },
     'routing.escalate': async () => {
       await routing.escalate();
+    },
+    'phone.fetch-recording': async (job) => {
+      if (!attached.phone) throw new Error('the phone channel is off in this process');
+      await attached.phone.calls.fetchRecording(job);
+    },
+    'phone.connect-agent': async ({ interactionId, agentId }) => {
+      if (!attached.phone) throw new Error('the phone channel is off in this process');
+      await attached.phone.calls.connectAgent(interactionId, agentId);
     },
   };
   const worker =
@@ -444,8 +458,23 @@ export async function buildApp(options: AppOptions) {
     ...(options.emailPoller && { pollerOptions: options.emailPoller }),
   });
 
+  // Phone (Twilio voice webhooks, the IVR, agent bridging), when TWILIO_AUTH_TOKEN is set.
+  const phone = await attachPhone(app, {
+    config,
+    redis,
+    rules,
+    voice: repositories.voice,
+    ingest,
+    routing,
+    jobs,
+    events,
+    attachments,
+  });
+  if (phone) attached.phone = phone;
+
   const services = {
     email,
+    phone,
     ingest,
     customers,
     interactions,

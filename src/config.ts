@@ -51,6 +51,32 @@ export interface Config {
   webchatImages: WebchatImageLimits;
   /** Email (channels/email/): the mailboxes file, and what it may read from the environment. */
   email: EmailConfig;
+  /** Phone (channels/phone/): Twilio voice. */
+  phone: PhoneConfig;
+}
+
+export interface PhoneConfig {
+  /** TWILIO_ACCOUNT_SID: the account the REST calls (redirecting a call, calling back) act for. */
+  accountSid: string;
+  /**
+   * TWILIO_AUTH_TOKEN: checks every webhook's X-Twilio-Signature and authenticates REST calls. Unset: the
+   * phone channel is off (its webhooks answer 503).
+   */
+  authToken: string | undefined;
+  /** TWILIO_API_KEY / TWILIO_API_SECRET: sign the console softphone's access tokens. */
+  apiKeySid: string | undefined;
+  apiKeySecret: string | undefined;
+  /** TWILIO_TWIML_APP_SID: the TwiML app the softphone's outgoing calls use. */
+  twimlAppSid: string | undefined;
+  /**
+   * TWILIO_API_BASE_URL: where REST calls go instead of https://api.twilio.com (the caller simulator's
+   * stand-in, in development and tests).
+   */
+  apiBaseUrl: string | undefined;
+  /** TWILIO_CALLER_ID: the number calls we place come from (default: the number the customer called). */
+  callerId: string | undefined;
+  /** TWILIO_RECORD_CALLS=1: agent calls are recorded and the recordings attached. */
+  isRecording: boolean;
 }
 
 export interface EmailConfig {
@@ -211,6 +237,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       secrets: { ...env },
       tokenSecret: env.EMAIL_TOKEN_SECRET || undefined,
       isPolling: env.EMAIL_POLL !== '0',
+    },
+    phone: {
+      accountSid: env.TWILIO_ACCOUNT_SID || 'AC00000000000000000000000000000000',
+      authToken: env.TWILIO_AUTH_TOKEN || undefined,
+      apiKeySid: env.TWILIO_API_KEY || undefined,
+      apiKeySecret: env.TWILIO_API_SECRET || undefined,
+      twimlAppSid: env.TWILIO_TWIML_APP_SID || undefined,
+      apiBaseUrl: env.TWILIO_API_BASE_URL?.replace(/\/$/, '') || undefined,
+      callerId: env.TWILIO_CALLER_ID || undefined,
+      isRecording: env.TWILIO_RECORD_CALLS === '1',
     },
     webchatImages: {
       maxBytes: positiveCount(env, 'WEBCHAT_MAX_IMAGE_BYTES', 5 * 1024 * 1024),

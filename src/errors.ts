@@ -12,6 +12,7 @@ export const errorCatalogue = {
   NOT_AUTHENTICATED: { status: 401, message: 'Log in first.' },
   INVALID_CREDENTIALS: { status: 401, message: 'Wrong email or password.' },
   FORBIDDEN: { status: 403, message: 'Your role does not allow this.' },
+  WEBHOOK_SIGNATURE_INVALID: { status: 403, message: 'The webhook signature does not match.' },
   NOT_FOUND: { status: 404, message: 'Not found.' },
   AGENT_NOT_FOUND: { status: 404, message: 'No such agent.' },
   CUSTOMER_NOT_FOUND: { status: 404, message: 'No such customer.' },
@@ -33,6 +34,7 @@ export const errorCatalogue = {
   NOT_ELIGIBLE: { status: 403, message: 'You do not meet the requirements of that contact.' },
   CHANNEL_CANNOT_SEND: { status: 409, message: 'This channel takes no written replies.' },
   NOT_IN_WRAP_UP: { status: 409, message: 'You are not in wrap-up.' },
+  NO_LIVE_CALL: { status: 409, message: 'That contact has no call of yours in progress.' },
   RULES_REFUSED: { status: 422, message: 'The routing rules were refused; the rules in force stay.' },
   CUSTOMER_ALREADY_MERGED: { status: 409, message: 'That customer was merged into another.' },
   MERGE_SAME_CUSTOMER: { status: 409, message: 'A customer cannot be merged into itself.' },
@@ -53,6 +55,7 @@ export const errorCatalogue = {
   RATE_LIMITED: { status: 429, message: 'Too many requests; try again shortly.' },
   SERVICE_UNAVAILABLE: { status: 503, message: 'A backing service is unavailable; retry.' },
   ROUTING_RULES_UNAVAILABLE: { status: 503, message: 'No valid routing rules are loaded.' },
+  PHONE_CHANNEL_OFF: { status: 503, message: 'The phone channel is not configured (TWILIO_AUTH_TOKEN).' },
   INTERNAL: { status: 500, message: 'Internal error.' },
 } as const satisfies Record<string, { status: number; message: string }>;
 

@@ -149,6 +149,69 @@ export interface InteractionEventPayloads {
   'cannedReply.accepted': { replyId: string; title: string; suggestedEventId: string };
   /** The visitor said none of the offered replies answered them: they still want a person. */
   'cannedReply.declined': { replyIds: string[]; suggestedEventId: string };
+  /**
+   * One step of the IVR a caller went through (a prompt, a menu choice, a lookup...), in order: the log that
+   * self-service containment is measured from. `outcome` says what happened ('matched', 'no input', 'no
+   * match', 'collected', 'invalid', 'answered', 'not found', 'lookup failed', 'open', 'closed', ...).
+   */
+  'ivr.step': {
+    flow: string;
+    step: string;
+    kind: 'say' | 'menu' | 'collect' | 'lookup' | 'hours' | 'agent' | 'callback' | 'voicemail' | 'hangup';
+    outcome: string;
+    language: string;
+    input?: { digits?: string; speech?: string; confidence?: number };
+    /** Retries used on this step so far. */
+    attempt?: number;
+    /** The option or the collected value's name; a lookup's name. */
+    detail?: string;
+  };
+  /**
+   * The IVR handed the caller to people: to an agent, a callback or voicemail. `hints` join the contact's
+   * routing facts (ivrChoice, locale); `reason` says why ('caller chose', 'too many retries', 'lookup failed').
+   */
+  'ivr.handedOff': {
+    flow: string;
+    step: string;
+    to: 'agent' | 'callback' | 'voicemail';
+    reason: string;
+    hints: Record<string, string>;
+  };
+  /** The caller waits in queue for an agent: `position` and `estimatedWaitSeconds` as first announced. */
+  'call.queued': { callSid: string; queue: string; position: number; estimatedWaitSeconds: number | null };
+  /** The caller asked to be called back (at `number`) and hung up, keeping their place in line. */
+  'callback.requested': { callSid: string; number: string; queue: string | null; waitedSeconds: number };
+  /** A call leg was connected to an agent: the waiting caller, or a callback or click-to-call we placed. */
+  'call.bridged': {
+    callSid: string;
+    agentId: string;
+    endpoint: 'softphone' | 'phone';
+    purpose: 'caller' | 'callback' | 'click-to-call';
+  };
+  /** Switchboard placed a call (a callback when an agent freed up, an agent's click-to-call). */
+  'call.placed': { callSid: string; to: string; from: string; agentId: string | null; purpose: string };
+  /** The agent put the caller on hold or took them back. */
+  'call.held': { callSid: string; agentId: string; isOnHold: boolean };
+  /** A bridge to an agent did not happen (the agent's phone did not answer): the caller waits again. */
+  'call.notAnswered': { callSid: string; agentId: string | null; dialStatus: string };
+  /**
+   * A call leg ended, as the provider reported it. Seconds: the whole leg, in queue, and talking to an agent
+   * (null where the leg never got there).
+   */
+  'call.ended': {
+    callSid: string;
+    purpose: 'caller' | 'callback' | 'click-to-call';
+    status: string;
+    durationSeconds: number | null;
+    waitSeconds: number | null;
+    talkSeconds: number | null;
+  };
+  /** A recording of the call (when recording is on) is kept as an attachment. */
+  'call.recorded': {
+    recordingSid: string;
+    attachment: { id: string; fileName: string; contentType: string; sizeBytes: number };
+    durationSeconds: number | null;
+  };
 }
 
 export type InteractionEventType = keyof InteractionEventPayloads;
@@ -164,6 +227,8 @@ export interface DomainEventMap {
     /** A closed interaction this contact continues is open again, and is routed like a new one. */
     isReopened: boolean;
     isNewCustomer: boolean;
+    /** The channel routes it later (a call in the IVR): not routed on ingest. */
+    isRoutingDeferred: boolean;
   };
   'note.added': { interactionId: string; eventId: string; agentId: string };
   'message.sent': { interactionId: string; eventId: string; channel: Channel; agentId: string };
@@ -172,7 +237,8 @@ export interface DomainEventMap {
   'customer.merged': { targetCustomerId: string; sourceCustomerId: string; auditId: string };
   'customer.unmerged': { targetCustomerId: string; sourceCustomerId: string; auditId: string };
   'duplicate.suggested': { suggestionId: string; customerId: string; otherCustomerId: string; score: number };
-  'interaction.queued': { interactionId: string; queue: string; priority: number };
+  /** Waiting in `queue`: routed there, or `moved` there by hand (a transfer to a queue). */
+  'interaction.queued': { interactionId: string; queue: string; priority: number; isMoved?: boolean };
   'offer.created': {
     offerId: string;
     interactionId: string;
@@ -181,7 +247,7 @@ export interface DomainEventMap {
     expiresAt: string;
     reason: string;
   };
-  'offer.accepted': { offerId: string; interactionId: string; agentId: string };
+  'offer.accepted': { offerId: string; interactionId: string; agentId: string; channel: Channel };
   'offer.rejected': { offerId: string; interactionId: string; agentId: string };
   'offer.expired': { offerId: string; interactionId: string; agentId: string };
   'offer.cancelled': { offerId: string; interactionId: string; agentId: string; reason: string };
@@ -200,11 +266,15 @@ export interface DomainEventMap {
     channel: Channel;
     reason: string;
     wasWaiting: boolean;
+    /** Who ended it: the customer (a caller hung up, a visitor left), an agent, or the system. */
+    closedBy: 'customer' | 'agent' | 'system';
     message?: string;
   };
   /** A contact arrived after hours and its queue sends it to voicemail: the voice channel records a message. */
   'interaction.voicemailRequested': { interactionId: string; queue: string; greeting: string | null };
   'agent.stateChanged': { agentId: string; from: string; to: string; reason: string | null };
+  /** A call's state changed (queued, bridged, on hold, ended...): consoles following it update. */
+  'call.updated': { interactionId: string; eventId: string | null; type: string; state: string };
   /** Someone started or stopped typing on a live conversation (chat). Not logged: it only reaches sockets. */
   'typing.changed': {
     interactionId: string;

@@ -10,13 +10,14 @@ import { migrateToLatest } from './db/migrate.js';
 import { demoAgents, demoPassword, seedDemo } from './demo/demo-seed.js';
 import { runExportArrivals } from './routing/simulate/export-arrivals.command.js';
 import { runSimulate } from './routing/simulate/simulate.command.js';
+import { runSimulateCall } from '../channels/phone/simulator/cli.js';
 import { LocalServiceError, startLocalServices, type LocalServices } from './runtime/local-services.js';
 
 /*
  * The command line: `start` (migrate, seed demo data on an empty database, serve), `migrate`, `seed`,
- * `simulate` (replay an arrivals file against a rule folder; no database) and `export-arrivals` (write that
- * file from the log). With no DATABASE_URL / REDIS_URL, a local Postgres and Redis are started under .data/dev
- * and stopped on exit.
+ * `simulate` (replay an arrivals file against a rule folder; no database), `simulate-call` (play Twilio for
+ * one call against a running server) and `export-arrivals` (write that file from the log). With no
+ * DATABASE_URL / REDIS_URL, a local Postgres and Redis are started under .data/dev and stopped on exit.
  */
 
 const say = (line: string) => process.stdout.write(`switchboard: ${line}\n`);
@@ -133,7 +134,7 @@ async function start(
 async function main(): Promise<void> {
   const command = process.argv[2] ?? 'start';
   const base = loadConfig();
-  const commands = ['start', 'migrate', 'seed', 'simulate', 'export-arrivals'];
+  const commands = ['start', 'migrate', 'seed', 'simulate', 'simulate-call', 'export-arrivals'];
   if (!commands.includes(command)) {
     throw new ConfigError(`unknown command '${command}' (${commands.join(', ')})`);
   }
@@ -142,6 +143,13 @@ async function main(): Promise<void> {
     process.exitCode = await runSimulate(process.argv.slice(3), io, {
       defaultRulesDir: base.routingRulesDir,
     });
+    return;
+  }
+  if (command === 'simulate-call') {
+    // Plays Twilio for one call against a running server (channels/phone/simulator/).
+    process.exitCode = await runSimulateCall(process.argv.slice(3), (line) =>
+      process.stdout.write(`${line}\n`),
+    );
     return;
   }
   if (command === 'export-arrivals') {

@@ -14,6 +14,8 @@ export interface AgentsTable {
   role: 'agent' | 'supervisor' | 'admin';
   password_hash: string;
   is_disabled: Generated<boolean>;
+  /** E.164; calls reach the agent here instead of the console's softphone. */
+  phone_number: string | null;
   created_at: CreatedAt;
   updated_at: UpdatedAt;
 }
@@ -137,6 +139,28 @@ export interface EmailMessagesTable {
   created_at: CreatedAt;
 }
 
+export type VoiceCallState =
+  'ivr' | 'queued' | 'callback-requested' | 'voicemail' | 'ringing' | 'bridged' | 'on-hold' | 'ended';
+
+export interface VoiceCallsTable {
+  call_sid: string;
+  interaction_id: string;
+  direction: 'inbound' | 'outbound';
+  purpose: 'caller' | 'callback' | 'click-to-call';
+  from_number: string;
+  to_number: string;
+  state: VoiceCallState;
+  agent_id: string | null;
+  callback_number: string | null;
+  queued_at: Date | null;
+  bridged_at: Date | null;
+  ended_at: Date | null;
+  duration_seconds: number | null;
+  talk_seconds: number | null;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+}
+
 export interface DuplicateSuggestionsTable {
   id: Generated<string>;
   customer_id: string;
@@ -252,6 +276,7 @@ export interface Database {
   canned_replies: CannedRepliesTable;
   mailbox_cursors: MailboxCursorsTable;
   email_messages: EmailMessagesTable;
+  voice_calls: VoiceCallsTable;
 }
 
 export type AgentRow = Selectable<AgentsTable>;

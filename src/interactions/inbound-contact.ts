@@ -59,6 +59,11 @@ export interface InboundContact {
    * message's event.
    */
   thread?: { interactionId: string; reason: string; reopenWithinSeconds: number };
+  /**
+   * The channel serves the contact itself first (a call in the IVR) and routes it when the customer asks for
+   * a person: a new interaction is not routed on ingest.
+   */
+  isRoutingDeferred?: boolean;
 }
 
 export interface IngestResult {

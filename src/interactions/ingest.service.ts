@@ -36,6 +36,7 @@ export function createIngestService(deps: IngestDependencies) {
         isNewInteraction: result.isNewInteraction,
         isReopened: result.isReopened,
         isNewCustomer: result.isNewCustomer,
+        isRoutingDeferred: contact.isRoutingDeferred === true,
       });
       return result;
     },

@@ -37,6 +37,17 @@ export interface JobPayloads {
   'routing.end-wrap-up': { agentId: string };
   /** Repeating: applies escalation steps that fell due (see escalation.service.ts). */
   'routing.escalate': Record<string, never>;
+  /** Downloads a call's recording (a voicemail, a recorded call) and logs it, keyed by the recording id. */
+  'phone.fetch-recording': {
+    callSid: string;
+    recordingSid: string;
+    recordingUrl: string;
+    durationSeconds: number | null;
+    /** Twilio's RecordingSource: RecordVerb (a voicemail), DialVerb (a recorded call)... */
+    source: string;
+  };
+  /** Connects an agent to a call contact they took, when doing it right away failed (retry-safe). */
+  'phone.connect-agent': { interactionId: string; agentId: string };
 }
 
 export type JobName = keyof JobPayloads;

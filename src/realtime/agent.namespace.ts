@@ -344,6 +344,9 @@ export function registerAgentNamespace(io: Server, deps: AgentNamespaceDeps) {
     deps.events.subscribe('contact.ingested', ({ interactionId, eventId, channel, isNewInteraction }) => {
       if (!isNewInteraction) toInteraction(interactionId, 'message.received', eventId, { channel });
     }),
+    deps.events.subscribe('call.updated', ({ interactionId, eventId, type, state }) =>
+      toInteraction(interactionId, type, eventId, { state }),
+    ),
     deps.events.subscribe('typing.changed', ({ interactionId, from, agentId, isTyping }) => {
       if (from === 'customer')
         toInteraction(interactionId, 'typing.changed', null, { from, agentId, isTyping });

@@ -63,7 +63,12 @@ export function createOffersService(deps: {
     async accept(offerId: string, agentId: string): Promise<{ interactionId: string }> {
       const result = await deps.routing.settle({ outcome: 'accepted', offerId, agentId });
       if (result.status !== 'settled') refuse(result);
-      deps.events.publish('offer.accepted', { offerId, interactionId: result.interactionId, agentId });
+      deps.events.publish('offer.accepted', {
+        offerId,
+        interactionId: result.interactionId,
+        agentId,
+        channel: result.channel,
+      });
       // The settle function moved an available agent on to the contact: their console shows it.
       if (result.stateBefore === 'available')
         deps.events.publish('agent.stateChanged', {

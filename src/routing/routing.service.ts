@@ -29,6 +29,17 @@ import type { OffersService } from './offers.service.js';
 import { decideQueue, type QueueingService } from './queueing.service.js';
 import { exclusiveChannels, ineligibilityOf } from './strategies/index.js';
 
+/**
+ * Where route() put a contact: waiting in `queue` (and offered when someone was free; `isOpen` false when the
+ * queue is closed and it waits for the opening), sent to voicemail or closed by the queue's after-hours
+ * action, or nothing (`not-new`: already routed, or closed meanwhile).
+ */
+export type RouteOutcome =
+  | { status: 'queued'; queue: string; isOpen: boolean }
+  | { status: 'voicemail'; queue: string; greeting: string | null }
+  | { status: 'closed'; queue: string; message: string }
+  | { status: 'not-new'; current: string };
+
 export interface ActingAgent {
   agentId: string;
   role: 'agent' | 'supervisor' | 'admin';
@@ -90,8 +101,12 @@ export function createRoutingService(deps: {
   }
 
   const service = {
-    /** Enqueues a new interaction by the rules and offers it if someone can take it. Retry-safe. */
-    async route(interactionId: string): Promise<void> {
+    /**
+     * Enqueues a new interaction by the rules and offers it if someone can take it. Retry-safe. Says where
+     * the contact went, for a channel that answers the customer from it (a caller hears hold music, a
+     * voicemail prompt or the closing message).
+     */
+    async route(interactionId: string): Promise<RouteOutcome> {
       const rules = requireRules(deps.rules);
       // The agents' snapshot is read with the facts: one round trip instead of two.
       const { facts, view } = await deps.dispatcher.readNew(
@@ -100,16 +115,16 @@ export function createRoutingService(deps: {
       );
       view.catch(() => undefined); // Awaited below only on the common path.
       if (!facts) throw new AppError('INTERACTION_NOT_FOUND');
-      if (facts.status !== 'new') return;
+      if (facts.status !== 'new') return { status: 'not-new', current: facts.status };
       const decision = decideQueue(facts, rules, now());
       const queue = rules.queues.get(decision.queue);
       // The common case, an open queue: enqueued and offered in one step.
       if (queue && decision.afterHours === null && decision.event.isQueueOpen) {
         await deps.dispatcher.routeNew(facts, queue, decision, view);
-        return;
+        return { status: 'queued', queue: decision.queue, isOpen: true };
       }
       const outcome = await deps.queueing.enqueueAs(facts, decision);
-      if (!outcome.isQueued) return;
+      if (!outcome.isQueued) return { status: 'not-new', current: outcome.status };
       const afterHours = outcome.afterHours;
       if (afterHours?.action === 'close-with-message') {
         await control.logAfterHours(interactionId, {
@@ -123,7 +138,7 @@ export function createRoutingService(deps: {
           reason: 'after hours',
           message: afterHours.message,
         });
-        return;
+        return { status: 'closed', queue: outcome.queue, message: afterHours.message };
       }
       if (afterHours?.action === 'voicemail') {
         await control.logAfterHours(interactionId, {
@@ -138,9 +153,12 @@ export function createRoutingService(deps: {
           queue: outcome.queue,
           greeting: afterHours.greeting ?? null,
         });
+        return { status: 'voicemail', queue: outcome.queue, greeting: afterHours.greeting ?? null };
       }
-      if (afterHours) return; // Closed: the contact waits; dispatch skips closed queues anyway.
+      // Closed: the contact waits; dispatch skips closed queues anyway.
+      if (afterHours) return { status: 'queued', queue: outcome.queue, isOpen: false };
       await deps.dispatcher.dispatch({ interactionIds: [interactionId] });
+      return { status: 'queued', queue: outcome.queue, isOpen: true };
     },
 
     /**
@@ -188,6 +206,7 @@ export function createRoutingService(deps: {
         channel: result.channel,
         reason: options.reason,
         wasWaiting: result.wasWaiting,
+        closedBy: options.actor.type,
         ...(options.message !== undefined && { message: options.message }),
       });
       await afterRelease(result.released);
@@ -301,6 +320,7 @@ export function createRoutingService(deps: {
           interactionId,
           queue: target.queue,
           priority: queued?.priority ?? 0,
+          isMoved: true,
         });
       }
       await afterRelease(result.fromAgent);

@@ -35,6 +35,18 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     watchRoutingRules: false,
     // No email channel unless a test writes its own mailboxes file (a developer's mailboxes.yaml is not read).
     email: { mailboxesFile: '', secrets: {}, tokenSecret: 'test-email-token-secret', isPolling: true },
+    // The phone channel on, signing as a test account; REST calls go nowhere unless a test points
+    // apiBaseUrl at its Twilio stand-in.
+    phone: {
+      accountSid: 'AC0123456789abcdef0123456789abcdef',
+      authToken: 'test-twilio-auth-token',
+      apiKeySid: 'SK0123456789abcdef0123456789abcdef',
+      apiKeySecret: 'test-api-key-secret',
+      twimlAppSid: 'AP0123456789abcdef0123456789abcdef',
+      apiBaseUrl: 'http://127.0.0.1:9',
+      callerId: undefined,
+      isRecording: false,
+    },
     ...overrides,
   };
 }

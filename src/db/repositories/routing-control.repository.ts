@@ -254,7 +254,8 @@ export function createRoutingControlRepository(db: Kysely<Database>) {
         let released: AgentAfter | null = null;
         if (current.live_offer_id)
           released = (await cancelOffer(trx, current.live_offer_id, current.channel, request.reason)) ?? null;
-        const wasWaiting = current.assignee_id === null;
+        // Abandoned: left while waiting for a person. A caller who hangs up in the IVR never waited.
+        const wasWaiting = current.assignee_id === null && current.status !== 'ivr';
         if (current.assignee_id && current.status === 'assigned')
           released = await releaseLoad(trx, current.assignee_id, current.channel, request.wrapUpSeconds);
         await trx

@@ -338,7 +338,12 @@ export function createRoutingRepository(db: Kysely<Database>, pool: pg.Pool) {
       text: `
       with facts as (
         select i.id, i.channel, i.status, i.subject, i.customer_id, a.tier, a.id as account_id,
-          a.owner_agent_id, m.payload->'text' as text, m.payload->'hints' as hints,
+          a.owner_agent_id, m.payload->'text' as text,
+          -- A call's hints also come from the IVR, when the caller asked for a person (ivr.handedOff).
+          case when i.channel = 'voice' then coalesce(m.payload->'hints', '{}'::jsonb) || coalesce(
+            (select h.payload->'hints' from interaction_events h
+              where h.interaction_id = i.id and h.type = 'ivr.handedOff' order by h.id desc limit 1),
+            '{}'::jsonb) else m.payload->'hints' end as hints,
           ${recentAgentsColumn('q.window_s')}
         from unnest($1::uuid[], $2::float8[]) q(id, window_s)
         join interactions i on i.id = q.id

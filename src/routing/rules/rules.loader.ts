@@ -44,6 +44,18 @@ import {
   type Weekday,
 } from './rules.schema.js';
 import { keywordWords } from './rule-matcher.js';
+import {
+  ivrDefaults,
+  type IvrFlow,
+  type IvrLookup,
+  type IvrRules,
+  type IvrSpec,
+  type IvrStep,
+  type MenuOption,
+  type Prompt,
+  type PromptSpec,
+  type StepSpec,
+} from './ivr.schema.js';
 
 /** One reason a rule set was refused. `line` and `column` are 1-based; 0 when the problem is the whole set. */
 export interface RuleProblem {
@@ -451,6 +463,7 @@ interface Collected {
   rules: Located<RuleSpec>[];
   capacity?: Located<CapacitySpec>;
   options?: Located<OptionsSpec>;
+  ivr?: Located<IvrSpec>;
 }
 
 function checkAndResolve(
@@ -486,6 +499,7 @@ function checkAndResolve(
   const calendars = resolveCalendars(collected, checker);
   const queues = resolveQueues(collected, calendars, options, checker);
   const rules = resolveRules(collected, checker);
+  const ivr = collected.ivr ? resolveIvr(collected.ivr, queues, checker) : null;
   if (problems.length > 0) return { problems };
   return {
     rules: {
@@ -493,6 +507,7 @@ function checkAndResolve(
       rules,
       capacity: resolveCapacity(collected.capacity?.spec ?? {}),
       options,
+      ivr,
       files: files.map((f) => f.name),
     },
   };
@@ -519,7 +534,13 @@ function collect(files: readonly ParsedFile[], { report, where }: Checker): Coll
     (file.spec.rules ?? []).forEach((spec, i) =>
       collected.rules.push({ spec, origin: { file, path: ['rules', i] } }),
     );
-    const { capacity, options } = file.spec;
+    const { capacity, options, ivr } = file.spec;
+    if (ivr) {
+      const origin = { file, path: ['ivr'] };
+      if (collected.ivr)
+        report(origin, `ivr is already set in ${where(collected.ivr.origin)}`, { isKey: true });
+      else collected.ivr = { spec: ivr, origin };
+    }
     if (capacity) {
       const origin = { file, path: ['capacity'] };
       if (collected.capacity) {
@@ -989,4 +1010,279 @@ export async function readRuleFolder(
     }
   }
   return problems.length > 0 ? { problems } : { files };
+}
+
+// ---- The IVR: prompts per language, steps that lead somewhere, lookups and queues that exist. ----
+
+/** Lower case, no accents, no punctuation, single spaces: how speech is compared with menu words. */
+export function normalizeSpeech(text: string): string {
+  return text
+    .normalize('NFD')
+    .replace(/\p{M}+/gu, '')
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N}]+/gu, ' ')
+    .trim();
+}
+
+function resolveIvr(
+  located: Located<IvrSpec>,
+  queues: ReadonlyMap<string, Queue>,
+  { report }: Checker,
+): IvrRules {
+  const { spec, origin } = located;
+  const languages = Object.entries(spec.languages).map(([tag, l]) => ({ tag, voice: l.voice ?? null }));
+  const tags = new Set(languages.map((l) => l.tag));
+  const lookups = new Map<string, IvrLookup>();
+  for (const [name, l] of Object.entries(spec.lookups ?? {}))
+    lookups.set(name, {
+      name,
+      url: l.url,
+      method: l.method ?? 'GET',
+      headers: l.headers ?? {},
+      timeoutMs: l.timeoutMs ?? ivrDefaults.lookupTimeoutMs,
+    });
+
+  const prompt = (value: PromptSpec, where: Origin): Prompt => {
+    if (typeof value === 'string') return Object.fromEntries([...tags].map((t) => [t, { say: value }]));
+    if ('play' in value && typeof value.play === 'string')
+      return Object.fromEntries([...tags].map((t) => [t, { play: value.play as string }]));
+    const byTag = value as Record<string, string | { play: string }>;
+    for (const tag of Object.keys(byTag))
+      if (!tags.has(tag))
+        report(at(where, tag), `language '${tag}' is not among the ivr's languages`, { isKey: true });
+    const missing = [...tags].filter((t) => byTag[t] === undefined);
+    if (missing.length > 0) report(where, `no prompt for ${missing.map((t) => `'${t}'`).join(', ')}`);
+    return Object.fromEntries(
+      [...tags].map((t) => {
+        const part = byTag[t] ?? '';
+        return [t, typeof part === 'string' ? { say: part } : { play: part.play }];
+      }),
+    );
+  };
+
+  const flows = new Map<string, IvrFlow>();
+  for (const [flowName, flowSpec] of Object.entries(spec.flows)) {
+    const flowOrigin = at(origin, 'flows', flowName);
+    const names = new Set(Object.keys(flowSpec.steps));
+    const known = (name: string | undefined, where: Origin) => {
+      if (name !== undefined && !names.has(name)) report(where, `no step '${name}' in flow '${flowName}'`);
+    };
+    known(flowSpec.start, at(flowOrigin, 'start'));
+    const steps = new Map<string, IvrStep>();
+    for (const [name, stepSpec] of Object.entries(flowSpec.steps)) {
+      const stepOrigin = at(flowOrigin, 'steps', name);
+      steps.set(
+        name,
+        resolveStep(name, stepSpec, stepOrigin, { prompt, known, report, queues, lookups, tags }),
+      );
+    }
+    checkSilentLoops(flowName, steps, flowOrigin, report);
+    flows.set(flowName, { name: flowName, start: flowSpec.start, steps });
+  }
+  if (!flows.has(spec.defaultFlow)) report(at(origin, 'defaultFlow'), `no flow '${spec.defaultFlow}'`);
+  const numbers = new Map<string, string>();
+  for (const [number, flow] of Object.entries(spec.numbers ?? {})) {
+    if (!flows.has(flow)) report(at(origin, 'numbers', number), `no flow '${flow}'`);
+    numbers.set(number, flow);
+  }
+  return {
+    languages,
+    numbers,
+    defaultFlow: spec.defaultFlow,
+    holdMusic: spec.holdMusic ?? ivrDefaults.holdMusic,
+    announceEverySeconds: spec.announceEverySeconds ?? ivrDefaults.announceEverySeconds,
+    offerCallback: spec.offerCallback ?? true,
+    lookups,
+    flows,
+  };
+}
+
+interface StepContext {
+  prompt: (value: PromptSpec, where: Origin) => Prompt;
+  known: (name: string | undefined, where: Origin) => void;
+  report: Report;
+  queues: ReadonlyMap<string, Queue>;
+  lookups: ReadonlyMap<string, IvrLookup>;
+  tags: ReadonlySet<string>;
+}
+
+function resolveStep(name: string, spec: StepSpec, origin: Origin, c: StepContext): IvrStep {
+  if ('say' in spec) {
+    c.known(spec.next, at(origin, 'next'));
+    return {
+      kind: 'say',
+      name,
+      prompt: c.prompt(spec.say, at(origin, 'say')),
+      promptToKnown: spec.sayToKnown ? c.prompt(spec.sayToKnown, at(origin, 'sayToKnown')) : null,
+      next: spec.next,
+    };
+  }
+  if ('menu' in spec) {
+    const m = spec.menu;
+    const where = at(origin, 'menu');
+    c.known(m.onFailure, at(where, 'onFailure'));
+    const pressed = new Map<string, number>();
+    const options: MenuOption[] = m.options.map((o, i) => {
+      const optionAt = at(where, 'options', i);
+      c.known(o.next, at(optionAt, 'next'));
+      if (o.press === undefined && o.say === undefined)
+        c.report(optionAt, 'an option needs `press` or `say`');
+      if (o.press !== undefined) {
+        const earlier = pressed.get(o.press);
+        if (earlier !== undefined)
+          c.report(at(optionAt, 'press'), `key '${o.press}' already chooses option ${earlier + 1}`);
+        pressed.set(o.press, i);
+      }
+      if (o.language !== undefined && !c.tags.has(o.language))
+        c.report(at(optionAt, 'language'), `language '${o.language}' is not among the ivr's languages`);
+      return {
+        press: o.press ?? null,
+        say: (o.say ?? []).map(normalizeSpeech).filter((w) => w.length > 0),
+        language: o.language ?? null,
+        next: o.next,
+      };
+    });
+    const lengths = new Set(options.flatMap((o) => (o.press ? [o.press.length] : [])));
+    if (lengths.size > 1)
+      c.report(at(where, 'options'), 'every `press` of a menu must have the same number of keys');
+    return {
+      kind: 'menu',
+      name,
+      prompt: c.prompt(m.prompt, at(where, 'prompt')),
+      options,
+      ...retryPolicy(m, where, c),
+    };
+  }
+  if ('collect' in spec) {
+    const g = spec.collect;
+    const where = at(origin, 'collect');
+    c.known(g.next, at(where, 'next'));
+    c.known(g.onFailure, at(where, 'onFailure'));
+    const minDigits = g.minDigits ?? ivrDefaults.minDigits;
+    const maxDigits = g.maxDigits ?? ivrDefaults.maxDigits;
+    if (minDigits > maxDigits)
+      c.report(at(where, 'minDigits'), `minDigits ${minDigits} is above maxDigits ${maxDigits}`);
+    let pattern: RegExp | null = null;
+    if (g.pattern !== undefined) {
+      try {
+        pattern = new RegExp(`^(?:${g.pattern})$`);
+      } catch (error) {
+        c.report(at(where, 'pattern'), `not a regular expression: ${(error as Error).message}`);
+      }
+    }
+    return {
+      kind: 'collect',
+      name,
+      prompt: c.prompt(g.prompt, at(where, 'prompt')),
+      as: g.as,
+      minDigits,
+      maxDigits,
+      pattern,
+      finishOnKey: g.finishOnKey ?? ivrDefaults.finishOnKey,
+      next: g.next,
+      ...retryPolicy(g, where, c),
+    };
+  }
+  if ('lookup' in spec) {
+    const l = spec.lookup;
+    const where = at(origin, 'lookup');
+    if (!c.lookups.has(l.use)) c.report(at(where, 'use'), `no lookup '${l.use}' in ivr.lookups`);
+    c.known(l.next, at(where, 'next'));
+    c.known(l.onError, at(where, 'onError'));
+    return {
+      kind: 'lookup',
+      name,
+      use: l.use,
+      answer: c.prompt(l.answer, at(where, 'answer')),
+      notFound: l.notFound ? c.prompt(l.notFound, at(where, 'notFound')) : null,
+      next: l.next,
+      onError: l.onError ?? null,
+    };
+  }
+  if ('hours' in spec) {
+    const h = spec.hours;
+    const where = at(origin, 'hours');
+    const queue = c.queues.get(h.queue);
+    if (!queue) c.report(at(where, 'queue'), `no queue '${h.queue}'`);
+    c.known(h.open, at(where, 'open'));
+    c.known(h.closed, at(where, 'closed'));
+    return { kind: 'hours', name, queue: h.queue, open: h.open, closed: h.closed };
+  }
+  if ('agent' in spec)
+    return {
+      kind: 'agent',
+      name,
+      choice: spec.agent.choice ?? null,
+      prompt: spec.agent.prompt ? c.prompt(spec.agent.prompt, at(origin, 'agent', 'prompt')) : null,
+    };
+  if ('callback' in spec)
+    return {
+      kind: 'callback',
+      name,
+      choice: spec.callback.choice ?? null,
+      prompt: spec.callback.prompt ? c.prompt(spec.callback.prompt, at(origin, 'callback', 'prompt')) : null,
+    };
+  if ('voicemail' in spec)
+    return {
+      kind: 'voicemail',
+      name,
+      choice: spec.voicemail.choice ?? null,
+      prompt: c.prompt(spec.voicemail.prompt, at(origin, 'voicemail', 'prompt')),
+      maxSeconds: spec.voicemail.maxSeconds ?? ivrDefaults.voicemailMaxSeconds,
+      transcribe: spec.voicemail.transcribe ?? true,
+    };
+  return { kind: 'hangup', name, prompt: c.prompt(spec.hangup, at(origin, 'hangup')) };
+}
+
+function retryPolicy(
+  spec: { retries?: number; timeoutSeconds?: number; retryPrompt?: PromptSpec; onFailure?: string },
+  where: Origin,
+  c: StepContext,
+) {
+  return {
+    retries: spec.retries ?? ivrDefaults.retries,
+    timeoutSeconds: spec.timeoutSeconds ?? ivrDefaults.timeoutSeconds,
+    retryPrompt: c.prompt(spec.retryPrompt ?? ivrDefaults.retryPrompt, at(where, 'retryPrompt')),
+    onFailure: spec.onFailure ?? null,
+  };
+}
+
+/**
+ * Steps that wait for nothing (say, hours, lookup) lead on at once; a cycle made only of them would keep a
+ * caller in a loop they cannot leave, and is refused.
+ */
+function checkSilentLoops(
+  flowName: string,
+  steps: ReadonlyMap<string, IvrStep>,
+  origin: Origin,
+  report: Report,
+) {
+  const silentNext = (step: IvrStep): string[] => {
+    switch (step.kind) {
+      case 'say':
+        return [step.next];
+      case 'hours':
+        return [step.open, step.closed];
+      case 'lookup':
+        return [step.next, ...(step.onError ? [step.onError] : [])];
+      default:
+        return [];
+    }
+  };
+  const state = new Map<string, 'visiting' | 'done'>();
+  const visit = (name: string, path: string[]): void => {
+    const mark = state.get(name);
+    if (mark === 'done') return;
+    if (mark === 'visiting') {
+      const loop = [...path.slice(path.indexOf(name)), name].join(' -> ');
+      report(at(origin, 'steps', name), `flow '${flowName}' loops without waiting for the caller: ${loop}`);
+      return;
+    }
+    const step = steps.get(name);
+    if (!step) return;
+    state.set(name, 'visiting');
+    for (const next of silentNext(step)) visit(next, [...path, name]);
+    state.set(name, 'done');
+  };
+  for (const name of steps.keys()) visit(name, []);
 }

@@ -10,9 +10,11 @@
  *   rules:      ordered match rules, first match wins; the last one matches everything
  *   capacity:   per-channel defaults for agents (a call is exclusive; chats and emails stack)
  *   options:    offer timeout default, misses before away, account-owner window, disposition codes
+ *   ivr:        the self-service phone menus (ivr.schema.ts)
  */
 import { Type, type Static } from 'typebox';
 import { channels, type Channel } from '../../interactions/inbound-contact.js';
+import { IvrSpec, type IvrRules } from './ivr.schema.js';
 
 export type { Channel };
 export type QueueName = string;
@@ -291,6 +293,8 @@ export const RuleFileSpec = Type.Object(
     rules: Type.Optional(Type.Array(RuleSpec)),
     capacity: Type.Optional(CapacitySpec),
     options: Type.Optional(OptionsSpec),
+    /** The IVR's languages, numbers, lookups and flows (ivr.schema.ts); in one file only. */
+    ivr: Type.Optional(IvrSpec),
   },
   { additionalProperties: false },
 );
@@ -386,6 +390,8 @@ export interface RuleSet {
   rules: readonly MatchRule[];
   capacity: Readonly<Record<Channel, ChannelCapacity>>;
   options: RoutingOptions;
+  /** The IVR callers meet (phone channel); null when no file has an `ivr` section. */
+  ivr: IvrRules | null;
   /** The files it came from, in merge order. */
   files: readonly string[];
   /** sha256 over the files' names and contents: the audit log records which rules were in force. */

@@ -1,0 +1,530 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import twilio from 'twilio';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { CallSimulator, ManualClock } from '../../channels/phone/simulator/call-simulator.js';
+import { TwilioApiDouble, type CallRecord } from '../../channels/phone/simulator/twilio-api-double.js';
+import { createAgent, resetRouting, writeRulesFolder } from '../support/routing-fixtures.js';
+import { createTestContext, type TestContext } from '../support/test-context.js';
+import { waitFor } from '../support/wait-for.js';
+
+/** Waits until `condition` holds (waitFor waits for a value). */
+const until = (condition: () => Promise<boolean>, timeoutMs?: number) =>
+  waitFor(async () => ((await condition()) ? true : undefined), timeoutMs);
+
+/*
+ * The phone channel end to end: the caller simulator plays Twilio (signed webhooks with Twilio's parameter
+ * names, following the TwiML it gets), the Twilio REST API is a local double the app's twilio client is
+ * pointed at, and everything else is real (Postgres, Redis, routing, jobs). Whole journeys: self-service,
+ * queue and bridge, abandonment, after-hours voicemail with its transcript, a callback, a bad signature,
+ * a repeated webhook.
+ *
+ * What must never happen: TwiML Twilio would refuse (every document goes through checkTwiml); a webhook
+ * answered with an error; a retried webhook logging or routing anything twice; a contained call routed.
+ */
+
+const accountSid = 'AC0123456789abcdef0123456789abcdef';
+const authToken = 'test-twilio-auth-token';
+const publicBaseUrl = 'https://switchboard.example.com';
+
+const rulesText = `
+calendars:
+  never: { timeZone: UTC, weekly: {} }
+queues:
+  - { name: billing, strategy: longest-idle, channels: [voice, email, chat] }
+  - { name: support, strategy: longest-idle, channels: [voice, email, chat] }
+  - name: night
+    strategy: longest-idle
+    channels: [voice]
+    hours: never
+    afterHours: { action: voicemail, greeting: Billing is closed. }
+rules:
+  - { name: billing-ivr, when: { channel: voice, ivrChoice: '1' }, queue: billing, priority: 10 }
+  - { name: night-ivr, when: { channel: voice, ivrChoice: '8' }, queue: night, priority: 10 }
+  - { name: default, queue: support, priority: 0 }
+capacity:
+  voice: { max: 1, exclusive: true }
+options:
+  offerTimeoutSeconds: 600
+`;
+
+const ivrText = (lookupBase: string) => `
+ivr:
+  languages:
+    en-US: { voice: Polly.Joanna }
+  defaultFlow: main
+  lookups:
+    orders: { url: '${lookupBase}/orders/{{orderNumber}}', timeoutMs: 1000 }
+  flows:
+    main:
+      start: greeting
+      steps:
+        greeting:
+          say: Thank you for calling.
+          sayToKnown: Welcome back, {{customer.firstName}}.
+          next: menu
+        menu:
+          menu:
+            prompt: For billing press 1. For an order press 3. To be called back press 5. For night press 8.
+            options:
+              - { press: '1', say: [billing], next: to-billing }
+              - { press: '3', say: [order], next: order-number }
+              - { press: '5', say: [callback], next: callback }
+              - { press: '8', next: to-night }
+              - { press: '9', next: message }
+        order-number:
+          collect: { prompt: Enter your order number then pound., as: orderNumber, minDigits: 6, maxDigits: 8, next: order }
+        order:
+          lookup:
+            use: orders
+            answer: Order {{orderNumber}} is {{result.status}}.
+            notFound: No order {{orderNumber}}.
+            next: anything-else
+        anything-else:
+          menu:
+            prompt: Press 1 for the menu.
+            options:
+              - { press: '1', next: menu }
+            retries: 0
+            onFailure: goodbye
+        goodbye:
+          hangup: Goodbye.
+        to-billing:
+          agent: { choice: '1' }
+        to-night:
+          agent: { choice: '8' }
+        callback:
+          callback: { choice: '1', prompt: We will call you back. }
+        message:
+          voicemail: { prompt: Leave a message., maxSeconds: 60 }
+`;
+
+let ctx: TestContext;
+let api: TwilioApiDouble;
+let serverUrl: string;
+let lookupServer: Server;
+let rules: ReturnType<typeof writeRulesFolder>;
+const simulators: CallSimulator[] = [];
+
+beforeAll(async () => {
+  lookupServer = createServer((request, response) => {
+    const match = /^\/orders\/(\d+)$/.exec(request.url ?? '');
+    if (match?.[1] === '123456') {
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end(JSON.stringify({ status: 'shipped' }));
+    } else {
+      response.writeHead(404).end();
+    }
+  });
+  await new Promise<void>((resolve) => lookupServer.listen(0, '127.0.0.1', resolve));
+  const lookupBase = `http://127.0.0.1:${(lookupServer.address() as AddressInfo).port}`;
+  rules = writeRulesFolder(rulesText);
+  const { writeFileSync } = await import('node:fs');
+  writeFileSync(`${rules.dir}/ivr.yaml`, ivrText(lookupBase));
+  api = await TwilioApiDouble.start({ accountSid, authToken });
+  ctx = await createTestContext({
+    isWorker: true,
+    config: {
+      routingRulesDir: rules.dir,
+      publicBaseUrl,
+      phone: {
+        accountSid,
+        authToken,
+        apiKeySid: undefined,
+        apiKeySecret: undefined,
+        twimlAppSid: undefined,
+        apiBaseUrl: api.url,
+        callerId: '+18005550100',
+        isRecording: false,
+      },
+    },
+  });
+  await ctx.app.listen({ port: 0, host: '127.0.0.1' });
+  serverUrl = `http://127.0.0.1:${(ctx.app.server.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  for (const sim of simulators) await sim.hangup().catch(() => undefined);
+  await ctx?.close();
+  await api?.close();
+  await new Promise((resolve) => lookupServer?.close(resolve));
+  rules?.remove();
+});
+
+beforeEach(async () => {
+  await resetRouting(ctx.services);
+});
+
+function simulator(options: { from?: string; clock?: ManualClock } = {}): CallSimulator {
+  const sim = new CallSimulator({
+    serverUrl,
+    publicBaseUrl,
+    accountSid,
+    authToken,
+    api,
+    from: options.from ?? randomCaller(),
+    to: '+18005550100',
+    waitLoopMs: 100,
+    ...(options.clock && { clock: options.clock }),
+  });
+  simulators.push(sim);
+  return sim;
+}
+
+let callerCount = 0;
+const randomCaller = () => `+1415555${String(1000 + ((Date.now() + callerCount++) % 9000)).padStart(4, '0')}`;
+
+async function interactionOf(callSid: string) {
+  const { rows } = await ctx.services.pool.query<{
+    id: string;
+    status: string;
+    queue: string | null;
+    closed_reason: string | null;
+    assignee_id: string | null;
+  }>('select id, status, queue, closed_reason, assignee_id from interactions where external_id = $1', [
+    callSid,
+  ]);
+  return rows[0];
+}
+
+async function eventsOf(interactionId: string) {
+  const { rows } = await ctx.services.pool.query<{ type: string; payload: Record<string, unknown> }>(
+    'select type, payload from interaction_events where interaction_id = $1 order by id',
+    [interactionId],
+  );
+  return rows;
+}
+
+const said = (sim: CallSimulator) => sim.heard.flatMap((h) => (h.verb === 'Say' ? [h.text] : []));
+
+function expectClean(sim: CallSimulator) {
+  expect(sim.problems).toEqual([]);
+  expect(sim.errors).toEqual([]);
+}
+
+async function availableAgent(): Promise<string> {
+  const agentId = await createAgent(ctx.services);
+  await ctx.services.agentStates.setState(agentId, 'available');
+  return agentId;
+}
+
+async function liveOfferFor(interactionId: string) {
+  let offerId: string | undefined;
+  await until(async () => {
+    const { rows } = await ctx.services.pool.query<{ id: string }>(
+      "select id from offers where interaction_id = $1 and status = 'offered'",
+      [interactionId],
+    );
+    offerId = rows[0]?.id;
+    return offerId !== undefined;
+  });
+  return offerId!;
+}
+
+describe('phone: self-service', () => {
+  it('answers an order status from the lookup and lets the caller go: contained, never routed', async () => {
+    const sim = simulator();
+    await sim.start();
+    expect(said(sim)).toEqual([
+      'Thank you for calling.',
+      'For billing press 1. For an order press 3. To be called back press 5. For night press 8.',
+    ]);
+    await sim.press('3');
+    await sim.press('1234#');
+    expect(said(sim)).toContain('Sorry, I did not get that.');
+    await sim.press('123456#');
+    expect(said(sim)).toContain('Order 123456 is shipped.');
+    await sim.silence(); // anything else? no: goodbye
+    await sim.settled();
+    expect(said(sim).at(-1)).toBe('Goodbye.');
+    expect(sim.state).toBe('ended');
+    expectClean(sim);
+
+    const interaction = await interactionOf(sim.callSid);
+    await until(async () => (await interactionOf(sim.callSid))?.status === 'closed');
+    const closed = await interactionOf(sim.callSid);
+    expect(closed).toMatchObject({ status: 'closed', queue: null, assignee_id: null });
+    expect(closed?.closed_reason).toBe('self-served in the IVR');
+    const events = await eventsOf(interaction!.id);
+    const steps = events
+      .filter((e) => e.type === 'ivr.step')
+      .map((e) => `${String(e.payload.step)}:${String(e.payload.outcome)}`);
+    expect(steps).toEqual([
+      'greeting:said',
+      'menu:prompted',
+      'menu:matched',
+      'order-number:prompted',
+      'order-number:invalid',
+      'order-number:collected',
+      'order:answered',
+      'anything-else:prompted',
+      'anything-else:no input',
+      'goodbye:self-served',
+    ]);
+    const types = events.map((e) => e.type);
+    expect(types).not.toContain('ivr.handedOff');
+    expect(types).not.toContain('routing.queued');
+    const closedEvent = events.find((e) => e.type === 'interaction.closed');
+    expect(closedEvent?.payload.wasWaiting).toBeUndefined();
+    await until(async () => (await eventsOf(interaction!.id)).some((e) => e.type === 'call.ended'));
+  });
+
+  it('greets a caller whose number is a known customer by name', async () => {
+    const from = '+14155550177';
+    const known = await ctx.services.ingest({
+      channel: 'chat',
+      externalId: `chat-${Date.now()}`,
+      identities: [{ kind: 'phone', value: from }],
+      displayName: 'Grace Hopper',
+      text: 'hello',
+    });
+    expect(known.isNewCustomer).toBe(true);
+    const sim = simulator({ from });
+    await sim.start();
+    expect(said(sim)[0]).toBe('Welcome back, Grace.');
+    await sim.hangup();
+    expectClean(sim);
+    const interaction = await interactionOf(sim.callSid);
+    await until(async () => (await interactionOf(sim.callSid))?.status === 'closed');
+    expect((await interactionOf(sim.callSid))?.closed_reason).toBe('caller hung up in the IVR');
+    const { rows } = await ctx.services.pool.query<{ customer_id: string }>(
+      'select customer_id from interactions where id = $1',
+      [interaction!.id],
+    );
+    expect(rows[0]?.customer_id).toBe(known.customerId);
+  });
+});
+
+describe('phone: queue and agent', () => {
+  it('queues a billing caller with announcements, bridges the agent who accepts, and closes with durations', async () => {
+    const clock = new ManualClock();
+    const sim = simulator({ clock });
+    await sim.start();
+    await sim.say('billing please');
+    await sim.waitFor((s) => s.state === 'queued');
+    await sim.waitFor((s) => said(s).some((t) => t.startsWith('You are next in line.')));
+    const interaction = await interactionOf(sim.callSid);
+    expect(interaction).toMatchObject({ status: 'queued', queue: 'billing' });
+
+    const agentId = await availableAgent();
+    const offerId = await liveOfferFor(interaction!.id);
+    await ctx.services.routing.offers.accept(offerId, agentId);
+    const update = await api.waitFor((r) => r.operation === 'calls.update' && r.sid === sim.callSid);
+    expect(update).toBeDefined();
+    await sim.waitFor((s) => s.state === 'bridged');
+    await until(async () => (await eventsOf(interaction!.id)).some((e) => e.type === 'call.bridged'));
+    clock.advance(95);
+    await sim.agentHangsUp();
+    await sim.settled();
+    expectClean(sim);
+
+    await until(async () => (await interactionOf(sim.callSid))?.status === 'closed');
+    expect(await interactionOf(sim.callSid)).toMatchObject({
+      closed_reason: 'call ended',
+      assignee_id: agentId,
+    });
+    const events = await eventsOf(interaction!.id);
+    const ended = events.find((e) => e.type === 'call.ended');
+    expect(ended?.payload).toMatchObject({ status: 'completed', purpose: 'caller', talkSeconds: 95 });
+    expect(Number(ended?.payload.durationSeconds)).toBeGreaterThanOrEqual(95);
+    expect(events.find((e) => e.type === 'call.bridged')?.payload).toMatchObject({
+      agentId,
+      endpoint: 'softphone',
+    });
+    expect(events.find((e) => e.type === 'ivr.handedOff')?.payload).toMatchObject({
+      to: 'agent',
+      hints: { ivrChoice: '1', locale: 'en-US' },
+    });
+    const { rows } = await ctx.services.pool.query<{ state: string }>(
+      'select state from agent_states where agent_id = $1',
+      [agentId],
+    );
+    expect(rows[0]?.state).toBe('wrap_up');
+  });
+
+  it('counts a caller who hangs up while waiting as abandoned', async () => {
+    const sim = simulator();
+    await sim.start();
+    await sim.press('1');
+    await sim.waitFor((s) => s.state === 'queued');
+    const interaction = await interactionOf(sim.callSid);
+    await sim.hangup();
+    await sim.settled();
+    expectClean(sim);
+    await until(async () => (await interactionOf(sim.callSid))?.status === 'closed');
+    expect((await interactionOf(sim.callSid))?.closed_reason).toBe('caller hung up while waiting');
+    const events = await eventsOf(interaction!.id);
+    expect(events.find((e) => e.type === 'interaction.closed')?.payload).toMatchObject({ wasWaiting: true });
+    await until(async () => (await eventsOf(interaction!.id)).some((e) => e.type === 'call.ended'));
+    const ended = (await eventsOf(interaction!.id)).find((e) => e.type === 'call.ended');
+    expect(ended?.payload.waitSeconds).not.toBeNull();
+    expect(ended?.payload.talkSeconds).toBeNull();
+  });
+
+  it('takes a callback request in the queue and calls back when an agent frees up', async () => {
+    const from = '+14155550123';
+    const sim = simulator({ from });
+    await sim.start();
+    await sim.press('1');
+    await sim.waitFor((s) => s.state === 'queued');
+    await sim.waitFor((s) => s.resting === 'gather' || said(s).some((t) => t.includes('press 1')));
+    await sim.press('1');
+    await sim.settled();
+    expectClean(sim);
+    expect(said(sim).some((t) => t.includes('We will call you back'))).toBe(true);
+    const interaction = await interactionOf(sim.callSid);
+    // The caller hung up but keeps their place in line.
+    expect(interaction).toMatchObject({ status: 'queued', queue: 'billing' });
+    const events = await eventsOf(interaction!.id);
+    expect(events.find((e) => e.type === 'callback.requested')?.payload).toMatchObject({ number: from });
+
+    const created = new Promise<CallRecord>((resolve) => api.once('call.created', resolve));
+    const agentId = await availableAgent();
+    const offerId = await liveOfferFor(interaction!.id);
+    await ctx.services.routing.offers.accept(offerId, agentId);
+    const call = await created;
+    expect(call).toMatchObject({ to: from, from: '+18005550100' });
+    const callee = await CallSimulator.answerOutbound(api, call, {
+      serverUrl,
+      publicBaseUrl,
+      accountSid,
+      authToken,
+      api,
+    });
+    simulators.push(callee);
+    await callee.waitFor((s) => s.state === 'bridged');
+    expect(said(callee)[0]).toContain('we are returning your call');
+    await callee.agentHangsUp();
+    await callee.settled();
+    expectClean(callee);
+    await until(async () => (await interactionOf(sim.callSid))?.status === 'closed');
+    const after = await eventsOf(interaction!.id);
+    expect(after.map((e) => e.type)).toEqual(
+      expect.arrayContaining(['call.placed', 'call.bridged', 'call.ended']),
+    );
+  });
+});
+
+describe('phone: voicemail', () => {
+  it('sends an after-hours caller to voicemail, keeps the recording and the transcript as their message', async () => {
+    const sim = simulator();
+    await sim.start();
+    await sim.press('8');
+    expect(said(sim)).toContain('Billing is closed.');
+    await sim.record({ seconds: 12, transcript: 'Please call me back about my invoice.' });
+    await sim.settled();
+    expectClean(sim);
+    expect(said(sim).at(-1)).toBe('Thank you for your message. Goodbye.');
+    const interaction = await interactionOf(sim.callSid);
+    // It waits in the closed queue for someone to call back.
+    expect(interaction).toMatchObject({ status: 'queued', queue: 'night' });
+    await until(async () => {
+      const events = await eventsOf(interaction!.id);
+      return (
+        events.some(
+          (e) => e.type === 'message.received' && (e.payload.attachments as unknown[] | undefined)?.length,
+        ) &&
+        events.some(
+          (e) => e.type === 'message.received' && e.payload.text === 'Please call me back about my invoice.',
+        )
+      );
+    });
+    const events = await eventsOf(interaction!.id);
+    const recording = events.find((e) => e.type === 'message.received' && e.payload.attachments);
+    const attachment = (
+      recording?.payload.attachments as { id: string; contentType: string; sizeBytes: number }[]
+    )[0]!;
+    expect(attachment.sizeBytes).toBeGreaterThan(0);
+    const bytes = await ctx.services.pool.query<{ n: number }>(
+      'select octet_length(content) as n from attachment_contents where storage_key = $1',
+      [attachment.id],
+    );
+    expect(bytes.rows[0]?.n).toBe(attachment.sizeBytes);
+    expect((await interactionOf(sim.callSid))?.status).toBe('queued');
+  });
+});
+
+describe('phone: webhooks', () => {
+  it('refuses a bad or missing signature with 403 and logs nothing', async () => {
+    const params = {
+      CallSid: `CA${'1'.repeat(32)}`,
+      From: '+14155550100',
+      To: '+18005550100',
+      CallStatus: 'ringing',
+    };
+    const body = new URLSearchParams(params).toString();
+    const url = `${publicBaseUrl}/webhooks/twilio/voice/incoming`;
+    const wrong = twilio.getExpectedTwilioSignature('not-the-token', url, params);
+    for (const headers of [{ 'x-twilio-signature': wrong }, {}]) {
+      const response = await ctx.app.inject({
+        method: 'POST',
+        url: '/webhooks/twilio/voice/incoming',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+        payload: body,
+      });
+      expect(response.statusCode).toBe(403);
+      expect(response.json<{ error: { code: string } }>().error.code).toBe('WEBHOOK_SIGNATURE_INVALID');
+    }
+    // Signed over the URL the server sees rather than the public one: refused too.
+    const local = twilio.getExpectedTwilioSignature(
+      authToken,
+      'http://localhost/webhooks/twilio/voice/incoming',
+      params,
+    );
+    const response = await ctx.app.inject({
+      method: 'POST',
+      url: '/webhooks/twilio/voice/incoming',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': local },
+      payload: body,
+    });
+    expect(response.statusCode).toBe(403);
+    expect(await interactionOf(params.CallSid)).toBeUndefined();
+  });
+
+  it('answers a repeated webhook exactly as before and changes nothing', async () => {
+    const sim = simulator();
+    await sim.start();
+    await sim.press('3');
+    const interaction = await interactionOf(sim.callSid);
+    const before = await eventsOf(interaction!.id);
+    for (const sent of [sim.requestsFor('incoming')[0]!, sim.requestsFor('gather-action')[0]!]) {
+      const path = new URL(sent.url);
+      const response = await ctx.app.inject({
+        method: 'POST',
+        url: `${path.pathname}${path.search}`,
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          'x-twilio-signature': twilio.getExpectedTwilioSignature(authToken, sent.url, sent.params),
+        },
+        payload: new URLSearchParams(sent.params).toString(),
+      });
+      expect(response.statusCode).toBe(200);
+      expect(response.body).toBe(sent.body);
+    }
+    expect(await eventsOf(interaction!.id)).toEqual(before);
+    const { rows } = await ctx.services.pool.query<{ n: number }>(
+      'select count(*)::int as n from interactions where external_id = $1',
+      [sim.callSid],
+    );
+    expect(rows[0]?.n).toBe(1);
+    await sim.hangup();
+    expectClean(sim);
+  });
+
+  it('verifies the published signature vector', () => {
+    expect(
+      twilio.validateRequest(
+        '12345',
+        'GvWf1cFY/Q7PnoempGyD5oXAezc=',
+        'https://mycompany.com/myapp.php?foo=1&bar=2',
+        {
+          CallSid: 'CA1234567890ABCDE',
+          Caller: '+14158675310',
+          Digits: '1234',
+          From: '+14158675310',
+          To: '+18005551212',
+        },
+      ),
+    ).toBe(true);
+  });
+});
