@@ -177,6 +177,28 @@ export interface ReplyExtras {
   via?: 'email';
 }
 
+/** Where a call leg stands (the phone channel's voice_calls.state). */
+export type CallLegState =
+  'ivr' | 'queued' | 'callback-requested' | 'voicemail' | 'ringing' | 'bridged' | 'on-hold' | 'ended';
+
+/** One leg of a call contact: the caller's, or a callback or click-to-call we placed. */
+export interface CallLeg {
+  callSid: string;
+  purpose: 'caller' | 'callback' | 'click-to-call';
+  direction: 'inbound' | 'outbound';
+  state: CallLegState;
+  agentId: string | null;
+  fromNumber: string;
+  toNumber: string;
+}
+
+/** The softphone's access token; `identity` is the client name calls are dialled to. */
+export interface PhoneToken {
+  token: string;
+  identity: string;
+  expiresAt: string;
+}
+
 export class ApiError extends Error {
   constructor(
     readonly status: number,
@@ -188,7 +210,7 @@ export class ApiError extends Error {
 }
 
 async function request<T>(
-  method: 'GET' | 'POST' | 'PATCH' | 'DELETE',
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
   path: string,
   body?: unknown,
 ): Promise<T> {
@@ -354,4 +376,15 @@ export const api = {
   updateCannedReply: (replyId: string, fields: Partial<CannedReplyFields>) =>
     request<{ reply: CannedReply }>('PATCH', `/api/canned-replies/${id(replyId)}`, fields),
   deleteCannedReply: (replyId: string) => request<unknown>('DELETE', `/api/canned-replies/${id(replyId)}`),
+  /** 503 PHONE_CHANNEL_OFF when the server has no Twilio keys. */
+  phoneToken: () => request<PhoneToken>('GET', '/api/phone/token'),
+  /** The call contact's legs, oldest first. */
+  callLegs: (interactionId: string) =>
+    request<{ legs: CallLeg[] }>('GET', `/api/phone/calls/${id(interactionId)}`),
+  /** 409 NO_LIVE_CALL when the contact has no call of this agent in progress. */
+  holdCall: (interactionId: string, isOnHold: boolean) =>
+    request<{ isOnHold: boolean }>('POST', `/api/phone/calls/${id(interactionId)}/hold`, { isOnHold }),
+  /** Calls reach the agent on the softphone (null) or on their own phone (normalized by the server). */
+  setPhoneDevice: (phoneNumber: string | null) =>
+    request<{ phoneNumber: string | null }>('PUT', '/api/phone/device', { phoneNumber }),
 };

@@ -24,9 +24,12 @@ export function Composer(props: {
   byEmail?: { address: string; isDefault: boolean };
   /** Typing a reply started (true) or stopped (false: idle 3 s, sent, or a note): a chat visitor sees it. */
   onTyping?: (isTyping: boolean) => void;
+  /** False where the channel takes no written reply (a call): notes only. */
+  canReply?: boolean;
 }) {
-  const [mode, setMode] = useState<ComposerMode>('reply');
-  const [text, setText] = useState(() => loadDraft(props.interactionId, 'reply'));
+  const canReply = props.canReply ?? true;
+  const [mode, setMode] = useState<ComposerMode>(canReply ? 'reply' : 'note');
+  const [text, setText] = useState(() => loadDraft(props.interactionId, canReply ? 'reply' : 'note'));
   const [isSending, setSending] = useState(false);
   const [isPicking, setPicking] = useState(false);
   const [unresolved, setUnresolved] = useState<string[]>([]);
@@ -72,13 +75,13 @@ export function Composer(props: {
       if (!props.isShortcutFree || isTyping(event) || event.ctrlKey || event.metaKey || event.altKey) return;
       if (event.key === 'r' || event.key === 'n') {
         event.preventDefault();
-        setMode(event.key === 'r' ? 'reply' : 'note');
+        setMode(event.key === 'r' && canReply ? 'reply' : 'note');
         field.current?.focus();
       }
     };
     window.addEventListener('keydown', onKey);
     return () => window.removeEventListener('keydown', onKey);
-  }, [props.isShortcutFree]);
+  }, [props.isShortcutFree, canReply]);
 
   const update = (value: string) => {
     setText(value);
@@ -151,9 +154,11 @@ export function Composer(props: {
       }}
     >
       <div class="composer-modes" role="tablist">
-        <button type="button" role="tab" aria-selected={mode === 'reply'} onClick={() => setMode('reply')}>
-          Reply ({props.channel})
-        </button>
+        {canReply && (
+          <button type="button" role="tab" aria-selected={mode === 'reply'} onClick={() => setMode('reply')}>
+            Reply ({props.channel})
+          </button>
+        )}
         <button type="button" role="tab" aria-selected={mode === 'note'} onClick={() => setMode('note')}>
           Internal note
         </button>

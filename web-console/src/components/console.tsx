@@ -1,14 +1,16 @@
-import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { OfferPush, StatePush } from '../../../src/realtime/agent-events.js';
 import { api, type Agent, type AgentState, type Queue, type WorkItem } from '../api.js';
 import { beep, notify } from '../alerts.js';
 import { CannedRepliesAdmin } from './canned-replies-admin.js';
 import { isTyping } from '../format.js';
+import { Softphone } from '../phone.js';
 import { connectAgentSocket, type AgentSocket, type ConnectionState } from '../socket.js';
 import { Conversation } from './conversation.js';
 import { CustomerProfile } from './customer-profile.js';
 import { CustomerSearch } from './customer-search.js';
 import { OfferToast } from './offer-toast.js';
+import { IncomingCall, PhoneStatus, useSoftphone } from './softphone.js';
 import { TopBar } from './top-bar.js';
 import { Worklist } from './worklist.js';
 
@@ -43,6 +45,13 @@ export function Console({ agent, onLoggedOut }: { agent: Agent; onLoggedOut: () 
   const canManageAnswers = agent.role === 'supervisor' || agent.role === 'admin';
   const openIdRef = useRef(openId);
   openIdRef.current = openId;
+  // The softphone lives as long as the login: registered on mount, torn down on logout.
+  const softphone = useMemo(() => new Softphone(), []);
+  const phone = useSoftphone(softphone);
+  useEffect(() => {
+    void softphone.start();
+    return () => softphone.stop();
+  }, [softphone]);
 
   const report = (err: unknown) => setProblem(err instanceof Error ? err.message : String(err));
 
@@ -97,6 +106,11 @@ export function Console({ agent, onLoggedOut }: { agent: Agent; onLoggedOut: () 
       // A customer who sent what they typed is no longer typing.
       if (event.type === 'message.received')
         setTypingUntil(({ [event.interactionId]: _, ...others }) => others);
+      // A caller put on hold (here or in another tab) is rung back on resume: answered without asking.
+      if (event.type === 'call.held')
+        softphone.expectCall(event.interactionId, event.payload.state === 'on-hold' ? 'on-hold' : 'accepted');
+      if (event.type === 'call.ended' || event.type === 'interaction.closed')
+        softphone.forgetCall(event.interactionId);
       if (event.interactionId === openIdRef.current) setRevision((r) => r + 1);
       refreshWorklist();
     });
@@ -105,7 +119,7 @@ export function Console({ agent, onLoggedOut }: { agent: Agent; onLoggedOut: () 
       socketRef.current = null;
       socket.disconnect();
     };
-  }, [onLoggedOut, refreshWorklist]);
+  }, [onLoggedOut, refreshWorklist, softphone]);
 
   // The agent's typing on a chat: best effort, never queued while the socket is away (it would arrive
   // stale), and no ack is awaited.
@@ -122,16 +136,19 @@ export function Console({ agent, onLoggedOut }: { agent: Agent; onLoggedOut: () 
 
   const accept = useCallback(
     async (offer: OfferPush) => {
+      // The server dials the agent as soon as the accept lands, maybe before its answer arrives here.
+      if (offer.channel === 'voice') softphone.expectCall(offer.interactionId, 'accepted');
       try {
         await api.accept(offer.offerId);
         setOffers((current) => current.filter((o) => o.offerId !== offer.offerId));
         open(offer.interactionId);
         refreshWorklist();
       } catch (err) {
+        softphone.forgetCall(offer.interactionId);
         report(err);
       }
     },
-    [open, refreshWorklist],
+    [open, refreshWorklist, softphone],
   );
 
   const reject = useCallback(async (offer: OfferPush, reason: string) => {
@@ -178,6 +195,7 @@ export function Console({ agent, onLoggedOut }: { agent: Agent; onLoggedOut: () 
         onProblem={report}
         onLogout={() => void logout()}
         search={<CustomerSearch onOpen={setProfileId} />}
+        phone={<PhoneStatus agent={agent} phone={phone} />}
         {...(canManageAnswers && {
           onToggleAnswers: () => setManagingAnswers((is) => !is),
           isManagingAnswers,
@@ -216,6 +234,7 @@ export function Console({ agent, onLoggedOut }: { agent: Agent; onLoggedOut: () 
             onOpenCustomer={setProfileId}
             onChanged={refreshWorklist}
             onLeave={() => open(null)}
+            phone={{ snapshot: phone, softphone }}
           />
         ) : (
           <section class="conversation empty">
@@ -236,6 +255,7 @@ export function Console({ agent, onLoggedOut }: { agent: Agent; onLoggedOut: () 
           onReject={(reason) => void reject(offer, reason)}
         />
       )}
+      <IncomingCall phone={phone} softphone={softphone} />
     </div>
   );
 }

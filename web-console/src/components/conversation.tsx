@@ -1,7 +1,9 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { api, type Agent, type Customer, type Interaction, type Queue } from '../api.js';
 import { isTyping } from '../format.js';
+import type { Softphone, SoftphoneSnapshot } from '../phone.js';
 import { useCustomerTimeline } from '../timeline-pages.js';
+import { CallPanel } from './call-panel.js';
 import { Composer } from './composer.js';
 import { CustomerCard } from './customer-card.js';
 import { othersOnEmail, replySubject } from './email-message.js';
@@ -18,8 +20,9 @@ interface Loaded {
 
 /**
  * One interaction in the customer's whole timeline (every channel, this conversation marked), the composer,
- * the visitor's typing, why it came to this agent, and wrap-up (close with a disposition) and transfer. An
- * interaction someone else holds is read-only (supervisors may act on any).
+ * the visitor's typing, why it came to this agent, and wrap-up (close with a disposition) and transfer. A
+ * voice contact also shows its call (call-panel.tsx). An interaction someone else holds is read-only
+ * (supervisors may act on any).
  */
 export function Conversation(props: {
   interactionId: string;
@@ -34,6 +37,8 @@ export function Conversation(props: {
   onOpenCustomer: (customerId: string) => void;
   onChanged: () => void;
   onLeave: () => void;
+  /** The softphone, for a voice contact's call panel. */
+  phone?: { snapshot: SoftphoneSnapshot; softphone: Softphone };
 }) {
   const { interactionId } = props;
   const [loaded, setLoaded] = useState<Loaded | null>(null);
@@ -216,6 +221,7 @@ export function Conversation(props: {
               interactionId={interactionId}
               channel={interaction.channel}
               isShortcutFree={!props.hasOffer}
+              canReply={interaction.channel !== 'voice'}
               {...(interaction.channel === 'chat' && { onTyping: props.onTyping })}
               {...(chatByEmail && { byEmail: chatByEmail })}
               {...(interaction.channel === 'email' && {
@@ -261,6 +267,18 @@ export function Conversation(props: {
           )}
         </div>
         <div class="conversation-side">
+          {interaction.channel === 'voice' && props.phone && (
+            <CallPanel
+              interactionId={interactionId}
+              agent={props.agent}
+              revision={props.revision}
+              events={timeline.events}
+              canWork={canWork}
+              phone={props.phone.snapshot}
+              softphone={props.phone.softphone}
+              onChanged={() => void refreshTimeline()}
+            />
+          )}
           {loaded.customer && (
             <CustomerCard
               customer={loaded.customer}

@@ -2,12 +2,14 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import type { OfferPush } from '../../../src/realtime/agent-events.js';
 import { api, type Agent, type Customer, type Interaction } from '../api.js';
 import { secondsLeft } from '../format.js';
+import { ivrSummary } from './call-events.js';
 import { CustomerCard } from './customer-card.js';
 import { WhyRouted } from './why-routed.js';
 
 /**
  * An offer: the channel, a live countdown to expiresAt, why it was routed here, and the screen pop (the
- * customer, their account and their other open work). Accept (a) or reject (r) with an optional reason.
+ * customer, their account and their other open work; for a call, the number calling and the IVR path the
+ * caller took). Accept (a) or reject (r) with an optional reason.
  */
 export function OfferToast(props: {
   offer: OfferPush;
@@ -25,6 +27,8 @@ export function OfferToast(props: {
     interaction: Interaction;
     customer: Customer;
     interactions: Interaction[];
+    /** A call's number and IVR path; null for other channels. */
+    call: { from: string | null; ivr: string | null } | null;
   } | null>(null);
   const [reason, setReason] = useState('');
   const reasonField = useRef<HTMLInputElement>(null);
@@ -34,9 +38,20 @@ export function OfferToast(props: {
     setPop(null);
     api
       .interaction(offer.interactionId)
-      .then(async ({ interaction }) => {
-        const { customer, interactions } = await api.customer(interaction.customerId);
-        if (isCurrent) setPop({ interaction, customer, interactions });
+      .then(async ({ interaction, events }) => {
+        const [{ customer, interactions }, call] = await Promise.all([
+          api.customer(interaction.customerId),
+          interaction.channel === 'voice'
+            ? api.callLegs(interaction.id).then(
+                ({ legs }) => ({
+                  from: legs.find((leg) => leg.purpose === 'caller')?.fromNumber ?? null,
+                  ivr: ivrSummary(events),
+                }),
+                () => ({ from: null, ivr: ivrSummary(events) }),
+              )
+            : null,
+        ]);
+        if (isCurrent) setPop({ interaction, customer, interactions, call });
       })
       .catch(() => undefined);
     return () => {
@@ -63,6 +78,20 @@ export function OfferToast(props: {
       {pop ? (
         <>
           {pop.interaction.subject && <p class="subject">{pop.interaction.subject}</p>}
+          {pop.call && (
+            <div class="call-pop" data-testid="offer-call">
+              {pop.call.from && (
+                <p class="caller" data-testid="offer-caller">
+                  {pop.call.from}
+                </p>
+              )}
+              {pop.call.ivr && (
+                <p class="muted" data-testid="offer-ivr">
+                  {pop.call.ivr}
+                </p>
+              )}
+            </div>
+          )}
           <CustomerCard
             customer={pop.customer}
             interactions={pop.interactions.filter((i) => i.id !== offer.interactionId)}

@@ -1,6 +1,7 @@
 import type { Agent, Interaction, LoggedEvent } from '../api.js';
 import { clock } from '../format.js';
 import { AttachmentView, hasAttachments } from './attachment-view.js';
+import { foldIvrSteps, isPhoneEvent, IvrPath, PhoneEntry, VoiceMessage } from './call-events.js';
 import { EmailAttachments, EmailMessage, LinkedNotice, ReopenedNotice } from './email-message.js';
 
 /*
@@ -10,7 +11,8 @@ import { EmailAttachments, EmailMessage, LinkedNotice, ReopenedNotice } from './
  * "Earlier" pages are asked for at the top. Everything a customer wrote is rendered as text (JSX text
  * nodes), never as HTML; an email's sanitized HTML is shown in a sandboxed frame (email-message.tsx).
  * A reply's outcome (message.delivered, message.failed, message.bounced, which name the reply's event) is
- * shown on the reply itself, not as entries of its own.
+ * shown on the reply itself, not as entries of its own. Calls' events, voicemails and the IVR path (its
+ * steps folded into one block) are drawn by call-events.tsx.
  */
 export function Timeline(props: {
   events: LoggedEvent[];
@@ -70,17 +72,20 @@ export function Timeline(props: {
               {isCurrent && <span class="current-badge">this conversation</span>}
             </header>
             <ol class="run-events">
-              {run.events
-                .filter((event) => !isShownOnItsReply(event, deliveries))
-                .map((event) => (
-                  <TimelineEntry
-                    key={event.id}
-                    event={event}
-                    agent={agent}
-                    delivery={deliveries.get(event.id)}
-                    {...(props.interactions && { interactions: props.interactions })}
-                  />
-                ))}
+              {foldIvrSteps(run.events.filter((event) => !isShownOnItsReply(event, deliveries))).map(
+                (item) =>
+                  item.kind === 'ivr' ? (
+                    <IvrPath key={item.id} steps={item.steps} />
+                  ) : (
+                    <TimelineEntry
+                      key={item.event.id}
+                      event={item.event}
+                      agent={agent}
+                      delivery={deliveries.get(item.event.id)}
+                      {...(props.interactions && { interactions: props.interactions })}
+                    />
+                  ),
+              )}
             </ol>
           </li>
         );
@@ -105,9 +110,11 @@ function TimelineEntry({
 }) {
   const { payload } = event;
   const at = <time dateTime={event.occurredAt}>{clock(event.occurredAt)}</time>;
+  if (isPhoneEvent(event)) return <PhoneEntry event={event} agent={agent} />;
   switch (event.type) {
     case 'message.received':
       if (event.channel === 'email') return <EmailMessage event={event} />;
+      if (event.channel === 'voice') return <VoiceMessage event={event} />;
       return (
         <li class="entry message inbound" data-type={event.type}>
           <header>

@@ -31,6 +31,8 @@ export function TopBar(props: {
   onLogout: () => void;
   /** The customer search box. */
   search?: ComponentChildren;
+  /** The softphone's state and where calls reach the agent. */
+  phone?: ComponentChildren;
   /** Supervisors and admins: open or leave the standard answers screen. */
   onToggleAnswers?: () => void;
   isManagingAnswers?: boolean;
@@ -56,6 +58,7 @@ export function TopBar(props: {
       <span class={`connection ${connection}`} data-testid="connection" role="status">
         {connectionLabels[connection]}
       </span>
+      {props.phone}
       <span class={`state state-${working.state}`} data-testid="agent-state">
         {stateLabels[working.state]}
         {working.state === 'away' && working.awayReason ? ` (${working.awayReason})` : ''}
