@@ -307,6 +307,10 @@ export async function buildApp(options: AppOptions) {
       if (!attached.phone) throw new Error('the phone channel is off in this process');
       await attached.phone.calls.fetchRecording(job);
     },
+    'phone.scheduled-callback': async (job) => {
+      if (!attached.phone) throw new Error('the phone channel is off in this process');
+      await attached.phone.calls.startScheduledCallback(job);
+    },
     'phone.connect-agent': async ({ interactionId, agentId }) => {
       if (!attached.phone) throw new Error('the phone channel is off in this process');
       await attached.phone.calls.connectAgent(interactionId, agentId);
@@ -469,6 +473,7 @@ export async function buildApp(options: AppOptions) {
     jobs,
     events,
     attachments,
+    interactions,
   });
   if (phone) attached.phone = phone;
 

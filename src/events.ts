@@ -179,6 +179,8 @@ export interface InteractionEventPayloads {
   };
   /** The caller waits in queue for an agent: `position` and `estimatedWaitSeconds` as first announced. */
   'call.queued': { callSid: string; queue: string; position: number; estimatedWaitSeconds: number | null };
+  /** An agent scheduled a callback to `number` at `at` (a new call contact is routed then). */
+  'callback.scheduled': { number: string; at: string; note: string | null };
   /** The caller asked to be called back (at `number`) and hung up, keeping their place in line. */
   'callback.requested': { callSid: string; number: string; queue: string | null; waitedSeconds: number };
   /** A call leg was connected to an agent: the waiting caller, or a callback or click-to-call we placed. */

@@ -11,6 +11,7 @@ import { currentAgent, roles } from '../../src/api/auth.guard.js';
 import type { Config } from '../../src/config.js';
 import { normalizeIdentity } from '../../src/customers/identity-normalizer.js';
 import type { VoiceRepository } from '../../src/db/repositories/voice.repository.js';
+import type { InteractionsService } from '../../src/interactions/interactions.service.js';
 import { AppError } from '../../src/errors.js';
 import { clientIdentityOf, type VoiceCalls } from './calls.js';
 
@@ -31,6 +32,7 @@ export function phoneAgentRoutes(
     config: Pick<Config, 'phone' | 'defaultPhoneRegion'>;
     calls: VoiceCalls | undefined;
     voice: VoiceRepository;
+    interactions: Pick<InteractionsService, 'get'>;
   },
 ): void {
   const api = app.withTypeProvider<TypeBoxTypeProvider>();
@@ -84,19 +86,9 @@ export function phoneAgentRoutes(
     },
     async (request) => {
       const agent = currentAgent(request);
-      let phoneNumber: string | null = null;
-      if (request.body.phoneNumber !== null) {
-        try {
-          phoneNumber = normalizeIdentity(
-            { kind: 'phone', value: request.body.phoneNumber },
-            deps.config.defaultPhoneRegion,
-          ).value;
-        } catch {
-          throw new AppError('VALIDATION_FAILED', 'That is not a phone number.');
-        }
-      }
-      await deps.voice.setAgentPhone(agent.id, phoneNumber);
-      return { phoneNumber };
+      const number = request.body.phoneNumber === null ? null : phoneNumber(request.body.phoneNumber);
+      await deps.voice.setAgentPhone(agent.id, number);
+      return { phoneNumber: number };
     },
   );
 
@@ -124,6 +116,85 @@ export function phoneAgentRoutes(
           toNumber: l.toNumber,
         })),
       };
+    },
+  );
+
+  const phoneNumber = (value: string) => {
+    try {
+      return normalizeIdentity({ kind: 'phone', value }, deps.config.defaultPhoneRegion).value;
+    } catch {
+      throw new AppError('VALIDATION_FAILED', 'That is not a phone number.');
+    }
+  };
+
+  api.post(
+    '/api/phone/calls',
+    {
+      config: { access: roles.anyAgent },
+      schema: {
+        tags: ['phone'],
+        summary: "Click-to-call: rings the agent's softphone (or phone), then dials the customer",
+        body: Type.Object(
+          {
+            interactionId: Type.String({ format: 'uuid' }),
+            to: Type.String({ minLength: 3, maxLength: 32 }),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 201: Type.Object({ callSid: Type.String() }) },
+      },
+    },
+    async (request, reply) => {
+      if (!deps.calls) throw new AppError('PHONE_CHANNEL_OFF');
+      const agent = currentAgent(request);
+      const interaction = await deps.interactions.get(request.body.interactionId);
+      if (interaction.status === 'closed') throw new AppError('INTERACTION_CLOSED');
+      // An agent calls about the contacts they hold; supervisors about any.
+      if (interaction.assigneeId !== agent.id && agent.role === 'agent') throw new AppError('NOT_ASSIGNEE');
+      const placed = await deps.calls.placeCall({
+        interactionId: interaction.id,
+        agentId: agent.id,
+        to: phoneNumber(request.body.to),
+      });
+      return reply.code(201).send(placed);
+    },
+  );
+
+  api.post(
+    '/api/phone/callbacks',
+    {
+      config: { access: roles.anyAgent },
+      schema: {
+        tags: ['phone'],
+        summary: 'Schedules a callback: at `at`, a call contact to `number` is routed, and its agent calls',
+        body: Type.Object(
+          {
+            number: Type.String({ minLength: 3, maxLength: 32 }),
+            at: Type.String({ format: 'date-time' }),
+            interactionId: Type.Optional(Type.String({ format: 'uuid' })),
+            note: Type.Optional(Type.String({ maxLength: 2000 })),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 201: Type.Object({ number: Type.String(), at: Type.String() }) },
+      },
+    },
+    async (request, reply) => {
+      if (!deps.calls) throw new AppError('PHONE_CHANNEL_OFF');
+      const agent = currentAgent(request);
+      const at = new Date(request.body.at);
+      if (at.getTime() > Date.now() + 90 * 86_400_000)
+        throw new AppError('VALIDATION_FAILED', 'A callback can be scheduled at most 90 days ahead.');
+      if (request.body.interactionId) await deps.interactions.get(request.body.interactionId);
+      const number = phoneNumber(request.body.number);
+      await deps.calls.scheduleCallback({
+        number,
+        at,
+        byAgentId: agent.id,
+        interactionId: request.body.interactionId ?? null,
+        note: request.body.note ?? null,
+      });
+      return reply.code(201).send({ number, at: at.toISOString() });
     },
   );
 

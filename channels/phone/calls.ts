@@ -497,7 +497,12 @@ export function createVoiceCalls(deps: VoiceCallsDeps) {
     },
 
     /** The agent's leg answered (Dial's Client/Number url): the caller and the agent are connected. */
-    async whisper(params: TwilioParams, customerCallSid: string, agentId: string): Promise<string> {
+    async whisper(
+      params: TwilioParams,
+      customerCallSid: string,
+      agentId: string,
+      isSilent = false,
+    ): Promise<string> {
       const before = await voice.transition(customerCallSid, 'bridged', { from: ['ringing'], agentId });
       const call = before ?? (await voice.callOf(customerCallSid));
       if (before) {
@@ -507,19 +512,179 @@ export function createVoiceCalls(deps: VoiceCallsDeps) {
           {
             callSid: customerCallSid,
             agentId,
-            endpoint: (params.To ?? '').startsWith('client:') ? 'softphone' : 'phone',
+            // A click-to-call's url runs on the customer's leg: the agent's endpoint is theirs to say.
+            endpoint: isSilent
+              ? (await voice.agentPhoneOf(agentId))
+                ? 'phone'
+                : 'softphone'
+              : (params.To ?? '').startsWith('client:')
+                ? 'softphone'
+                : 'phone',
             purpose: before.purpose,
           },
           { type: 'agent', id: agentId },
         );
         published(before.interactionId, eventId, 'call.bridged', 'bridged');
       }
+      // A click-to-call's customer answered: they hear nothing before the agent.
+      if (isSilent) return emptyTwiml();
       const standing = call ? await voice.queueStanding(call.interactionId) : undefined;
       const response = new VoiceResponse();
       speak(response, [
         utter(defaultLanguage(), phrasesFor(defaultLanguage()).whisper(standing?.queue ?? null)),
       ]);
       return response.toString();
+    },
+
+    /**
+     * Click-to-call: rings the agent (softphone or own phone) first; when they answer, the customer's number
+     * is dialled from the contact-center's number (clickToCallAnswered).
+     */
+    async placeCall(request: {
+      interactionId: string;
+      agentId: string;
+      to: string;
+    }): Promise<{ callSid: string }> {
+      const legs = await voice.callsOf(request.interactionId);
+      const from =
+        deps.config.phone.callerId ?? legs.find((l) => l.direction === 'inbound')?.toNumber ?? null;
+      if (!from) throw new AppError('VALIDATION_FAILED', 'No number to call from: set TWILIO_CALLER_ID.');
+      const phone = await voice.agentPhoneOf(request.agentId);
+      const placed = await deps.twilio.calls.create({
+        to: phone ?? `client:${clientIdentityOf(request.agentId)}`,
+        from,
+        url: url('click-to-call', { interaction: request.interactionId, to: request.to }),
+        method: 'POST',
+        statusCallback: url('status'),
+        statusCallbackMethod: 'POST',
+      });
+      await voice.recordCall({
+        callSid: placed.sid,
+        interactionId: request.interactionId,
+        direction: 'outbound',
+        purpose: 'click-to-call',
+        fromNumber: from,
+        toNumber: request.to,
+        state: 'ringing',
+        agentId: request.agentId,
+      });
+      const eventId = await voice.log(
+        request.interactionId,
+        'call.placed',
+        { callSid: placed.sid, to: request.to, from, agentId: request.agentId, purpose: 'click-to-call' },
+        { type: 'agent', id: request.agentId },
+      );
+      published(request.interactionId, eventId, 'call.placed', 'ringing');
+      return { callSid: placed.sid };
+    },
+
+    /** The agent answered their click-to-call leg: dial the customer. */
+    async clickToCallAnswered(params: TwilioParams, interactionId: string, to: string): Promise<string> {
+      const callSid = required(params, 'CallSid');
+      const call = await voice.callOf(callSid);
+      if (!call || call.interactionId !== interactionId || call.purpose !== 'click-to-call')
+        return hangupTwiml([]);
+      const response = new VoiceResponse();
+      const dial = response.dial({
+        action: url('dial-result'),
+        method: 'POST',
+        timeout: 30,
+        callerId: call.fromNumber,
+        ...(deps.config.phone.isRecording && {
+          record: 'record-from-answer-dual',
+          recordingStatusCallback: url('recording'),
+          recordingStatusCallbackMethod: 'POST',
+        }),
+      });
+      dial.number(
+        { url: url('whisper', { call: callSid, agent: call.agentId ?? '', silent: 1 }), method: 'POST' },
+        to,
+      );
+      return response.toString();
+    },
+
+    /**
+     * A callback for later: at `at`, a new call contact for `number` is routed like any (with the IVR choice
+     * given, for the match rules), and the agent who accepts it is connected as with a requested callback.
+     */
+    async scheduleCallback(request: {
+      number: string;
+      at: Date;
+      byAgentId: string;
+      interactionId: string | null;
+      note: string | null;
+    }): Promise<{ jobKey: string }> {
+      const jobKey = `${request.number}-${request.at.getTime()}`;
+      await deps.jobs.enqueue(
+        'phone.scheduled-callback',
+        {
+          number: request.number,
+          at: request.at.toISOString(),
+          byAgentId: request.byAgentId,
+          interactionId: request.interactionId,
+          note: request.note,
+        },
+        {
+          jobId: `scheduled-callback-${jobKey}`,
+          delayMs: Math.max(0, request.at.getTime() - now().getTime()),
+        },
+      );
+      if (request.interactionId) {
+        const eventId = await voice.log(
+          request.interactionId,
+          'callback.scheduled',
+          { number: request.number, at: request.at.toISOString(), note: request.note },
+          { type: 'agent', id: request.byAgentId },
+        );
+        published(request.interactionId, eventId, 'callback.scheduled', 'scheduled');
+      }
+      return { jobKey };
+    },
+
+    /** The job behind scheduleCallback, at its time. Retry-safe: every step is keyed by the schedule. */
+    async startScheduledCallback(job: {
+      number: string;
+      at: string;
+      byAgentId: string;
+      interactionId: string | null;
+      note: string | null;
+    }): Promise<string> {
+      const key = `${job.number}-${Date.parse(job.at)}`;
+      const result = await deps.ingest({
+        channel: 'voice',
+        direction: 'outbound',
+        externalId: `scheduled-callback-${key}`,
+        identities: [{ kind: 'phone', value: job.number }],
+        ...(job.note && { text: job.note }),
+        details: {
+          scheduledCallback: { at: job.at, byAgentId: job.byAgentId, forInteractionId: job.interactionId },
+        },
+        isRoutingDeferred: true,
+      });
+      const callSid = `scheduled-${key}`;
+      await voice.recordCall({
+        callSid,
+        interactionId: result.interactionId,
+        direction: 'outbound',
+        purpose: 'callback',
+        fromNumber: deps.config.phone.callerId ?? '',
+        toNumber: job.number,
+        state: 'callback-requested',
+      });
+      if (result.isNewInteraction) {
+        await voice.transition(callSid, 'callback-requested', {
+          from: ['callback-requested'],
+          callbackNumber: job.number,
+        });
+        await voice.log(result.interactionId, 'callback.requested', {
+          callSid,
+          number: job.number,
+          queue: null,
+          waitedSeconds: 0,
+        });
+      }
+      await deps.routing.route(result.interactionId);
+      return result.interactionId;
     },
 
     /** Dial's action: the bridge ended, or the agent's phone did not answer (the caller waits again). */
@@ -697,6 +862,18 @@ export function createVoiceCalls(deps: VoiceCallsDeps) {
     /** A callback we placed was answered: greet the customer and ring the agent. */
     async callbackAnswered(params: TwilioParams, interactionId: string, agentId: string): Promise<string> {
       const callSid = required(params, 'CallSid');
+      // The callee may answer before connectAgent has recorded the leg it placed: record it from here (the
+      // URL is ours, signed by Twilio, so its interaction and agent are the ones connectAgent named).
+      await voice.recordCall({
+        callSid,
+        interactionId,
+        direction: 'outbound',
+        purpose: 'callback',
+        fromNumber: params.From ?? '',
+        toNumber: params.To ?? '',
+        state: 'ringing',
+        agentId,
+      });
       const call = await voice.callOf(callSid);
       if (!call || call.interactionId !== interactionId) return hangupTwiml([]);
       const phone = await voice.agentPhoneOf(agentId);

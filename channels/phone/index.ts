@@ -15,6 +15,7 @@ import type { VoiceRepository } from '../../src/db/repositories/voice.repository
 import type { DomainEvents } from '../../src/events.js';
 import type { AttachmentsService } from '../../src/interactions/attachments.service.js';
 import type { InboundContact, IngestResult } from '../../src/interactions/inbound-contact.js';
+import type { InteractionsService } from '../../src/interactions/interactions.service.js';
 import type { JobQueue } from '../../src/jobs/job-registry.js';
 import type { RulesSource } from '../../src/routing/dispatch.service.js';
 import type { RoutingService } from '../../src/routing/routing.service.js';
@@ -43,6 +44,7 @@ export async function attachPhone(
     jobs: JobQueue;
     events: DomainEvents;
     attachments: Pick<AttachmentsService, 'keep' | 'discard'>;
+    interactions: Pick<InteractionsService, 'get'>;
   },
 ): Promise<PhoneChannel | undefined> {
   const { config } = deps;
@@ -109,6 +111,11 @@ export async function attachPhone(
     log.info('no TWILIO_AUTH_TOKEN: the phone channel is off');
   }
   await voiceWebhookRoutes(app, { calls: channel?.calls, authToken, publicBaseUrl: config.publicBaseUrl });
-  phoneAgentRoutes(app, { config, calls: channel?.calls, voice: deps.voice });
+  phoneAgentRoutes(app, {
+    config,
+    calls: channel?.calls,
+    voice: deps.voice,
+    interactions: deps.interactions,
+  });
   return channel;
 }

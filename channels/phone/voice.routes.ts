@@ -69,15 +69,20 @@ export async function voiceWebhookRoutes(
     twimlRoute('/webhooks/twilio/voice/voicemail', (r) => calls().voicemailDone(body(r)));
     twimlRoute('/webhooks/twilio/voice/hold-music', () => calls().holdMusic());
     twimlRoute('/webhooks/twilio/voice/whisper', (r) => {
-      const { call, agent } = r.query as { call?: string; agent?: string };
+      const { call, agent, silent } = r.query as { call?: string; agent?: string; silent?: string };
       if (!call || !agent) throw new AppError('VALIDATION_FAILED', 'call and agent are required');
-      return calls().whisper(body(r), call, agent);
+      return calls().whisper(body(r), call, agent, silent === '1');
     });
     twimlRoute('/webhooks/twilio/voice/callback-answer', (r) => {
       const { interaction, agent } = r.query as { interaction?: string; agent?: string };
       if (!interaction || !agent)
         throw new AppError('VALIDATION_FAILED', 'interaction and agent are required');
       return calls().callbackAnswered(body(r), interaction, agent);
+    });
+    twimlRoute('/webhooks/twilio/voice/click-to-call', (r) => {
+      const { interaction, to } = r.query as { interaction?: string; to?: string };
+      if (!interaction || !to) throw new AppError('VALIDATION_FAILED', 'interaction and to are required');
+      return calls().clickToCallAnswered(body(r), interaction, to);
     });
     callbackRoute('/webhooks/twilio/voice/status', (r) => calls().status(body(r)));
     callbackRoute('/webhooks/twilio/voice/recording', (r) => calls().recordingReady(body(r)));

@@ -46,6 +46,14 @@ export interface JobPayloads {
     /** Twilio's RecordingSource: RecordVerb (a voicemail), DialVerb (a recorded call)... */
     source: string;
   };
+  /** At its time: a scheduled callback becomes a call contact, routed; the accepting agent calls. */
+  'phone.scheduled-callback': {
+    number: string;
+    at: string;
+    byAgentId: string;
+    interactionId: string | null;
+    note: string | null;
+  };
   /** Connects an agent to a call contact they took, when doing it right away failed (retry-safe). */
   'phone.connect-agent': { interactionId: string; agentId: string };
 }

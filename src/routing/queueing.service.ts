@@ -47,6 +47,7 @@ export function decideQueue(facts: RoutingFacts, rules: RuleSet, at: Date): Queu
     ...(asText(facts.hints.receivedOn) !== undefined && { receivedOn: asText(facts.hints.receivedOn) }),
     ...(asText(facts.hints.locale) !== undefined && { locale: asText(facts.hints.locale) }),
     ...(facts.customerTier !== null && { customerTier: facts.customerTier }),
+    hasAccountOwner: facts.accountOwnerId !== null,
     ...(facts.accountId !== null && { accountId: facts.accountId }),
     ...(facts.subject !== null && { subject: facts.subject }),
     ...(facts.text !== null && { text: facts.text }),

@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import twilio from 'twilio';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { buildApp } from '../../src/app.js';
 import { CallSimulator, ManualClock } from '../../channels/phone/simulator/call-simulator.js';
 import { TwilioApiDouble, type CallRecord } from '../../channels/phone/simulator/twilio-api-double.js';
 import { createAgent, resetRouting, writeRulesFolder } from '../support/routing-fixtures.js';
@@ -32,6 +33,7 @@ calendars:
   never: { timeZone: UTC, weekly: {} }
 queues:
   - { name: billing, strategy: longest-idle, channels: [voice, email, chat] }
+  - { name: owners, strategy: account-owner, secondaryStrategy: longest-idle, channels: [voice] }
   - { name: support, strategy: longest-idle, channels: [voice, email, chat] }
   - name: night
     strategy: longest-idle
@@ -39,6 +41,7 @@ queues:
     hours: never
     afterHours: { action: voicemail, greeting: Billing is closed. }
 rules:
+  - { name: owner-calls, when: { channel: voice, hasAccountOwner: true }, queue: owners, priority: 20 }
   - { name: billing-ivr, when: { channel: voice, ivrChoice: '1' }, queue: billing, priority: 10 }
   - { name: night-ivr, when: { channel: voice, ivrChoice: '8' }, queue: night, priority: 10 }
   - { name: default, queue: support, priority: 0 }
@@ -296,6 +299,43 @@ describe('phone: self-service', () => {
 });
 
 describe('phone: queue and agent', () => {
+  it('routes a known caller whose account has an owner to that owner, greeting them by name', async () => {
+    const owner = await availableAgent();
+    await availableAgent(); // Free too: longest-idle alone could pick either.
+    const from = '+14155550188';
+    const known = await ctx.services.ingest({
+      channel: 'email',
+      externalId: `mail-${Date.now()}`,
+      identities: [
+        { kind: 'email', value: `ada-${Date.now()}@example.com` },
+        { kind: 'phone', value: from },
+      ],
+      displayName: 'Ada Lovelace',
+      text: 'hello',
+    });
+    const accountId = await ctx.services.repositories.customers.createAccount({
+      name: 'Analytical Engines',
+      tier: 'standard',
+      ownerAgentId: owner,
+    });
+    await ctx.services.repositories.customers.setAccount(known.customerId, accountId);
+    const sim = simulator({ from });
+    await sim.start();
+    expect(said(sim)[0]).toBe('Welcome back, Ada.');
+    await sim.press('1');
+    await sim.waitFor((s) => s.state === 'queued');
+    const interaction = await interactionOf(sim.callSid);
+    expect(interaction?.queue).toBe('owners');
+    await liveOfferFor(interaction!.id);
+    const { rows } = await ctx.services.pool.query<{ agent_id: string }>(
+      "select agent_id from offers where interaction_id = $1 and status = 'offered'",
+      [interaction!.id],
+    );
+    expect(rows.map((r) => r.agent_id)).toEqual([owner]);
+    await sim.hangup();
+    expectClean(sim);
+  });
+
   it('queues a billing caller with announcements, bridges the agent who accepts, and closes with durations', async () => {
     const clock = new ManualClock();
     const sim = simulator({ clock });
@@ -405,6 +445,114 @@ describe('phone: queue and agent', () => {
   });
 });
 
+describe('phone: transfers', () => {
+  it('moves a connected caller to a colleague, then back into a queue, ringing whoever holds them', async () => {
+    const sim = simulator();
+    await sim.start();
+    await sim.press('1');
+    await sim.waitFor((s) => s.state === 'queued');
+    const interaction = await interactionOf(sim.callSid);
+    const first = await availableAgent();
+    await ctx.services.routing.offers.accept(await liveOfferFor(interaction!.id), first);
+    await sim.waitFor((s) => s.state === 'bridged');
+    await until(async () => (await ctx.services.repositories.voice.callOf(sim.callSid))?.state === 'bridged');
+
+    const second = await availableAgent();
+    const updates = () => api.requests.filter((r) => r.operation === 'calls.update' && r.sid === sim.callSid);
+    const before = updates().length;
+    await ctx.services.transfers.transfer(
+      interaction!.id,
+      { agentId: first, role: 'agent' },
+      { agentId: second },
+      'billing question',
+    );
+    await until(async () => updates().length === before + 1);
+    expect(String(updates().at(-1)?.params.Twiml)).toContain(`agent_${second}`);
+    await until(async () => {
+      const events = await eventsOf(interaction!.id);
+      return events
+        .filter((e) => e.type === 'call.bridged')
+        .map((e) => e.payload.agentId)
+        .includes(second);
+    });
+    expect((await ctx.services.repositories.voice.callOf(sim.callSid))?.agentId).toBe(second);
+
+    await ctx.services.transfers.transfer(
+      interaction!.id,
+      { agentId: second, role: 'agent' },
+      { queue: 'support' },
+      null,
+    );
+    await until(async () => updates().length === before + 2);
+    expect(String(updates().at(-1)?.params.Twiml)).toContain('<Enqueue');
+    await sim.waitFor((s) => s.state === 'queued');
+    // Waiting in support again (and offered at once: the first agent is free).
+    expect(await interactionOf(sim.callSid)).toMatchObject({ queue: 'support', assignee_id: null });
+    await sim.hangup();
+    await sim.settled();
+    expectClean(sim);
+    await until(async () => (await interactionOf(sim.callSid))?.status === 'closed');
+    expect((await interactionOf(sim.callSid))?.closed_reason).toBe('caller hung up while waiting');
+  });
+});
+
+describe('phone: several processes', () => {
+  it('takes the same webhook on two processes at once as one call, and any turn on either', async () => {
+    const other = await buildApp({ config: ctx.config, isWorker: false });
+    await other.app.listen({ port: 0, host: '127.0.0.1' });
+    const otherUrl = `http://127.0.0.1:${(other.app.server.address() as AddressInfo).port}`;
+    try {
+      const params = {
+        AccountSid: accountSid,
+        ApiVersion: '2010-04-01',
+        CallSid: `CA${Array.from({ length: 32 }, () => '0123456789abcdef'[Math.floor(Math.random() * 16)]).join('')}`,
+        From: randomCaller(),
+        To: '+18005550100',
+        CallStatus: 'ringing',
+        Direction: 'inbound',
+      };
+      const post = (base: string, path: string, body: Record<string, string>) =>
+        fetch(`${base}${path}`, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/x-www-form-urlencoded',
+            'x-twilio-signature': twilio.getExpectedTwilioSignature(
+              authToken,
+              `${publicBaseUrl}${path}`,
+              body,
+            ),
+          },
+          body: new URLSearchParams(body).toString(),
+        });
+      const answers = await Promise.all(
+        [serverUrl, otherUrl, serverUrl, otherUrl].map(async (base) => {
+          const response = await post(base, '/webhooks/twilio/voice/incoming', params);
+          expect(response.status).toBe(200);
+          return response.text();
+        }),
+      );
+      expect(new Set(answers).size).toBe(1);
+      const { rows } = await ctx.services.pool.query<{ n: number }>(
+        'select count(*)::int as n from interactions where external_id = $1',
+        [params.CallSid],
+      );
+      expect(rows[0]?.n).toBe(1);
+      const interaction = await interactionOf(params.CallSid);
+      const steps = (await eventsOf(interaction!.id)).filter((e) => e.type === 'ivr.step');
+      expect(steps.map((e) => e.payload.step)).toEqual(['greeting', 'menu']);
+      // The caller's answer lands on the other process, which has the call's memory from Redis.
+      const next = await post(otherUrl, '/webhooks/twilio/voice/ivr?seq=1', {
+        ...params,
+        CallStatus: 'in-progress',
+        Digits: '3',
+      });
+      expect(await next.text()).toContain('Enter your order number');
+    } finally {
+      await other.app.close();
+    }
+  });
+});
+
 describe('phone: voicemail', () => {
   it('sends an after-hours caller to voicemail, keeps the recording and the transcript as their message', async () => {
     const sim = simulator();
@@ -441,6 +589,130 @@ describe('phone: voicemail', () => {
     );
     expect(bytes.rows[0]?.n).toBe(attachment.sizeBytes);
     expect((await interactionOf(sim.callSid))?.status).toBe('queued');
+  });
+});
+
+describe('phone: calls we place', () => {
+  it("click-to-call: rings the agent, then dials the customer from the contact center's number", async () => {
+    const sim = simulator();
+    await sim.start();
+    await sim.press('9'); // Leaves a message, which waits in support for a call back.
+    await sim.record({ seconds: 5 });
+    await sim.settled();
+    const interaction = await interactionOf(sim.callSid);
+    const { cookie, agentId } = await ctx.loginAs('agent');
+    const supervisor = await ctx.loginAs('supervisor');
+    await ctx.services.agentStates.setState(agentId, 'available');
+    await ctx.services.routing.move(
+      interaction!.id,
+      'assign',
+      { agentId: supervisor.agentId, role: 'supervisor' },
+      { agentId },
+      null,
+    );
+    const created = new Promise<CallRecord>((resolve) => api.once('call.created', resolve));
+    const response = await ctx.app.inject({
+      method: 'POST',
+      url: '/api/phone/calls',
+      headers: { cookie },
+      payload: { interactionId: interaction!.id, to: sim.from },
+    });
+    expect(response.statusCode).toBe(201);
+    const call = await created;
+    expect(call).toMatchObject({ to: `client:agent_${agentId}`, from: '+18005550100' });
+    const agentLeg = await CallSimulator.answerOutbound(api, call, {
+      serverUrl,
+      publicBaseUrl,
+      accountSid,
+      authToken,
+      api,
+    });
+    simulators.push(agentLeg);
+    await agentLeg.waitFor((s) => s.state === 'bridged');
+    const dialled = agentLeg.documents.find((d) => d.xml.includes('<Number'));
+    expect(dialled?.xml).toContain(`>${sim.from}</Number>`);
+    expect(dialled?.xml).toContain('callerId="+18005550100"');
+    await agentLeg.agentHangsUp();
+    await agentLeg.settled();
+    expectClean(agentLeg);
+    await until(async () => (await interactionOf(sim.callSid))?.status === 'closed');
+    const events = await eventsOf(interaction!.id);
+    expect(events.find((e) => e.type === 'call.placed')?.payload).toMatchObject({
+      purpose: 'click-to-call',
+      agentId,
+    });
+    expect(events.find((e) => e.type === 'call.bridged')?.payload).toMatchObject({
+      purpose: 'click-to-call',
+    });
+
+    // Not the agent's contact: refused.
+    const other = await ctx.loginAs('agent');
+    const refused = await ctx.app.inject({
+      method: 'POST',
+      url: '/api/phone/calls',
+      headers: { cookie: other.cookie },
+      payload: { interactionId: interaction!.id, to: sim.from },
+    });
+    expect(refused.statusCode).toBe(409); // closed meanwhile
+    const bad = await ctx.app.inject({
+      method: 'POST',
+      url: '/api/phone/callbacks',
+      headers: { cookie },
+      payload: { number: 'not a number', at: new Date().toISOString() },
+    });
+    expect(bad.statusCode).toBe(400);
+  });
+
+  it('places a scheduled callback at its time, through routing, from the agent who accepts it', async () => {
+    const { cookie } = await ctx.loginAs('agent');
+    const number = '+14155550166';
+    const at = new Date(Date.now() + 1500);
+    const response = await ctx.app.inject({
+      method: 'POST',
+      url: '/api/phone/callbacks',
+      headers: { cookie },
+      payload: { number, at: at.toISOString(), note: 'Call about the renewal' },
+    });
+    expect(response.statusCode).toBe(201);
+    const agentId = await availableAgent();
+    const created = new Promise<CallRecord>((resolve) => api.once('call.created', resolve));
+    let offerId: string | undefined;
+    const interactionId = await waitFor(async () => {
+      const { rows } = await ctx.services.pool.query<{ id: string; offer: string | null }>(
+        `select i.id, (select o.id from offers o where o.interaction_id = i.id and o.status = 'offered') as offer
+           from interactions i where i.external_id = $1`,
+        [`scheduled-callback-${number}-${at.getTime()}`],
+      );
+      offerId = rows[0]?.offer ?? undefined;
+      return offerId ? rows[0]?.id : undefined;
+    });
+    expect(Date.now()).toBeGreaterThanOrEqual(at.getTime());
+    await ctx.services.routing.offers.accept(offerId!, agentId);
+    const call = await created;
+    expect(call.to).toBe(number);
+    const callee = await CallSimulator.answerOutbound(api, call, {
+      serverUrl,
+      publicBaseUrl,
+      accountSid,
+      authToken,
+      api,
+    });
+    simulators.push(callee);
+    await callee.waitFor((s) => s.state === 'bridged');
+    await callee.agentHangsUp();
+    await callee.settled();
+    expectClean(callee);
+    await until(async () => {
+      const { rows } = await ctx.services.pool.query<{ status: string }>(
+        'select status from interactions where id = $1',
+        [interactionId],
+      );
+      return rows[0]?.status === 'closed';
+    });
+    const types = (await eventsOf(interactionId)).map((e) => e.type);
+    expect(types).toEqual(
+      expect.arrayContaining(['callback.requested', 'call.placed', 'call.bridged', 'call.ended']),
+    );
   });
 });
 

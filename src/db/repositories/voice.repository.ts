@@ -29,7 +29,7 @@ export interface VoiceCall {
 type Actor = { type: 'customer' | 'agent' | 'system'; id: string | null };
 type CallEventType = Extract<
   keyof InteractionEventPayloads,
-  `call.${string}` | 'callback.requested' | 'ivr.handedOff' | 'ivr.step'
+  `call.${string}` | `callback.${string}` | 'ivr.handedOff' | 'ivr.step'
 >;
 
 const columns = [

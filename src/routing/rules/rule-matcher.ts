@@ -24,6 +24,8 @@ export interface ContactFacts {
   receivedOn?: string;
   customerTier?: string;
   accountId?: string;
+  /** Whether the customer's account has an owner agent. */
+  hasAccountOwner?: boolean;
   subject?: string;
   text?: string;
   /** A language tag from the widget, the IVR language menu or the mailbox (`es-MX`). */
@@ -84,6 +86,10 @@ function conditionsHold(when: Conditions, facts: ContactFacts, words: LazyWords,
     const account = facts.accountId?.trim();
     if (account === undefined || !when.accountIds.includes(account)) return null;
     held.push(`account ${account}`);
+  }
+  if (when.hasAccountOwner !== undefined) {
+    if (facts.hasAccountOwner !== when.hasAccountOwner) return null;
+    held.push(when.hasAccountOwner ? 'the account has an owner' : 'the account has no owner');
   }
   if (when.keywords) {
     const found = findKeyword(when.keywords, when.keywordsIn, words);

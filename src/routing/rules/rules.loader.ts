@@ -834,6 +834,7 @@ function normalizeConditions(
   if (tiers) conditions.customerTiers = tiers;
   const accounts = asList(spec.accountId);
   if (accounts) conditions.accountIds = accounts.map((a) => a.trim());
+  if (spec.hasAccountOwner !== undefined) conditions.hasAccountOwner = spec.hasAccountOwner;
   const keywords = asList(spec.keywords);
   if (keywords) conditions.keywords = keywords.map(keywordWords);
   else if (spec.keywordsIn !== undefined) {

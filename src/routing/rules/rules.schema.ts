@@ -215,6 +215,8 @@ export const ConditionsSpec = Type.Object(
     ),
     customerTier: Type.Optional(OneOrMany(Type.String({ minLength: 1 }))),
     accountId: Type.Optional(OneOrMany(Type.String({ minLength: 1 }))),
+    /** true: the customer's account has an owner agent (a known customer, for account-owner queues). */
+    hasAccountOwner: Type.Optional(Type.Boolean()),
     /** Whole words (or phrases), case-insensitive: `refund` matches "Refund please", not "refunded". */
     keywords: Type.Optional(OneOrMany(Type.String({ pattern: '[\\p{L}\\p{N}]', description: 'a word' }))),
     /** Where keywords are looked for; default both. */
@@ -357,6 +359,7 @@ export interface Conditions {
   receivedOn?: readonly string[];
   customerTiers?: readonly string[];
   accountIds?: readonly string[];
+  hasAccountOwner?: boolean;
   /** Each keyword as its lower-cased words: `credit card` -> ['credit', 'card']. */
   keywords?: readonly (readonly string[])[];
   keywordsIn: readonly ('subject' | 'text')[];
