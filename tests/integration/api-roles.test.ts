@@ -172,7 +172,7 @@ interface Call {
 }
 
 interface RouteRow {
-  method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   /** As registered, with :params. */
   path: string;
   access: 'public' | readonly Role[];
@@ -647,6 +647,56 @@ const table: RouteRow[] = [
     success: 200,
     call: async () => ({
       url: `/api/interactions/${interactionId}/canned-replies/${(await cannedReply()).id}/render`,
+    }),
+  },
+  {
+    method: 'GET',
+    path: '/api/phone/token',
+    access: anyAgent,
+    success: 200,
+    call: async () => ({ url: '/api/phone/token' }),
+  },
+  {
+    method: 'PUT',
+    path: '/api/phone/device',
+    access: anyAgent,
+    success: 200,
+    call: async () => ({ url: '/api/phone/device', payload: { phoneNumber: null } }),
+  },
+  {
+    method: 'GET',
+    path: '/api/phone/calls/:interactionId',
+    access: anyAgent,
+    success: 200,
+    call: async () => ({ url: `/api/phone/calls/${interactionId}` }),
+  },
+  {
+    method: 'POST',
+    path: '/api/phone/calls/:interactionId/hold',
+    access: anyAgent,
+    // Allowed, then refused for want of a call of the caller's in progress (no call is live here).
+    success: 409,
+    call: async () => ({ url: `/api/phone/calls/${interactionId}/hold`, payload: { isOnHold: true } }),
+  },
+  {
+    method: 'POST',
+    path: '/api/phone/calls',
+    access: anyAgent,
+    // Allowed, then refused: no such contact (placing a real call needs Twilio; tests/integration/phone).
+    success: 404,
+    call: async () => ({
+      url: '/api/phone/calls',
+      payload: { interactionId: '00000000-0000-4000-8000-000000000000', to: '+14155550100' },
+    }),
+  },
+  {
+    method: 'POST',
+    path: '/api/phone/callbacks',
+    access: anyAgent,
+    success: 201,
+    call: async () => ({
+      url: '/api/phone/callbacks',
+      payload: { number: '+14155550100', at: new Date(Date.now() + 86_400_000).toISOString() },
     }),
   },
   {

@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { createHmac } from 'node:crypto';
 import twilio from 'twilio';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.js';
@@ -442,6 +443,111 @@ describe('phone: queue and agent', () => {
     expect(after.map((e) => e.type)).toEqual(
       expect.arrayContaining(['call.placed', 'call.bridged', 'call.ended']),
     );
+  });
+});
+
+describe('phone: agents', () => {
+  it("rings an agent's own phone when they chose it, and records the call when recording is on", async () => {
+    // A second process with recording on takes this call end to end (the accept too: the process that
+    // connects the agent writes the Dial).
+    const recording = await buildApp({
+      config: { ...ctx.config, phone: { ...ctx.config.phone, isRecording: true } },
+      isWorker: false,
+    });
+    await recording.app.listen({ port: 0, host: '127.0.0.1' });
+    const recordingUrl = `http://127.0.0.1:${(recording.app.server.address() as AddressInfo).port}`;
+    try {
+      const sim = new CallSimulator({
+        serverUrl: recordingUrl,
+        publicBaseUrl,
+        accountSid,
+        authToken,
+        api,
+        from: randomCaller(),
+        waitLoopMs: 100,
+      });
+      simulators.push(sim);
+      await sim.start();
+      await sim.press('1');
+      await sim.waitFor((s) => s.state === 'queued');
+      const interaction = await interactionOf(sim.callSid);
+      const agentId = await availableAgent();
+      await ctx.services.repositories.voice.setAgentPhone(agentId, '+14155550999');
+      await recording.services.routing.offers.accept(await liveOfferFor(interaction!.id), agentId);
+      await sim.waitFor((s) => s.state === 'bridged');
+      const dial = sim.documents.find((d) => d.xml.includes('<Dial'));
+      expect(dial?.xml).toContain('>+14155550999</Number>');
+      expect(dial?.xml).toContain('record="record-from-answer-dual"');
+      await sim.agentHangsUp();
+      await sim.settled();
+      expectClean(sim);
+      await until(async () => (await eventsOf(interaction!.id)).some((e) => e.type === 'call.recorded'));
+      const recorded = (await eventsOf(interaction!.id)).find((e) => e.type === 'call.recorded');
+      const attachment = recorded?.payload.attachment as { id: string; sizeBytes: number };
+      const { cookie } = await ctx.loginAs('agent');
+      const download = await ctx.app.inject({
+        method: 'GET',
+        url: `/api/attachments/${attachment.id}`,
+        headers: { cookie },
+      });
+      expect(download.statusCode).toBe(200);
+      expect(download.rawPayload.length).toBe(attachment.sizeBytes);
+      expect((await eventsOf(interaction!.id)).find((e) => e.type === 'call.bridged')?.payload).toMatchObject(
+        { agentId, endpoint: 'phone' },
+      );
+    } finally {
+      await recording.app.close();
+    }
+  });
+
+  it("gives the softphone an access token with a voice grant for the agent's identity", async () => {
+    const withKeys = await buildApp({
+      config: {
+        ...ctx.config,
+        phone: {
+          ...ctx.config.phone,
+          apiKeySid: 'SK0123456789abcdef0123456789abcdef',
+          apiKeySecret: 'key-secret',
+          twimlAppSid: 'AP0123456789abcdef0123456789abcdef',
+        },
+      },
+      isWorker: false,
+    });
+    try {
+      const { cookie, agentId } = await ctx.loginAs('agent');
+      const response = await withKeys.app.inject({
+        method: 'GET',
+        url: '/api/phone/token',
+        headers: { cookie },
+      });
+      expect(response.statusCode).toBe(200);
+      const { token, identity } = response.json<{ token: string; identity: string }>();
+      expect(identity).toBe(`agent_${agentId}`);
+      // An HS256 JWT signed with the API key's secret.
+      const [header, payload, signature] = token.split('.') as [string, string, string];
+      expect(createHmac('sha256', 'key-secret').update(`${header}.${payload}`).digest('base64url')).toBe(
+        signature,
+      );
+      const claims = JSON.parse(Buffer.from(payload, 'base64url').toString()) as {
+        iss: string;
+        sub: string;
+        grants: Record<string, unknown>;
+      };
+      expect(claims).toMatchObject({ iss: 'SK0123456789abcdef0123456789abcdef', sub: accountSid });
+      expect(claims.grants).toMatchObject({
+        identity: `agent_${agentId}`,
+        voice: {
+          incoming: { allow: true },
+          outgoing: { application_sid: 'AP0123456789abcdef0123456789abcdef' },
+        },
+      });
+      // This test context has no API key: the softphone is off, said plainly.
+      const off = await ctx.app.inject({ method: 'GET', url: '/api/phone/token', headers: { cookie } });
+      expect(off.statusCode).toBe(503);
+      expect(off.json<{ error: { code: string } }>().error.code).toBe('PHONE_CHANNEL_OFF');
+    } finally {
+      await withKeys.app.close();
+    }
   });
 });
 

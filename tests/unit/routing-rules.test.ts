@@ -168,7 +168,14 @@ rules:
     expect(outcome.status === 'refused' ? outcome.problems : []).toEqual([]);
     if (outcome.status !== 'loaded') throw new Error('not loaded');
     const { rules } = outcome;
-    expect([...rules.queues.keys()].sort()).toEqual(['billing', 'claims', 'spanish', 'support', 'vip']);
+    expect([...rules.queues.keys()].sort()).toEqual([
+      'account-team',
+      'billing',
+      'claims',
+      'spanish',
+      'support',
+      'vip',
+    ]);
     expect(queueOf(rules, 'vip')).toMatchObject({
       strategy: 'account-owner',
       secondaryStrategy: 'longest-idle',
