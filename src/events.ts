@@ -165,6 +165,8 @@ export interface InteractionEventPayloads {
     attempt?: number;
     /** The option or the collected value's name; a lookup's name. */
     detail?: string;
+    /** The caller's turn it belongs to: `<CallSid>:<turn number>`. */
+    turn?: string;
   };
   /**
    * The IVR handed the caller to people: to an agent, a callback or voicemail. `hints` join the contact's

@@ -306,12 +306,20 @@ export function createVoiceCalls(deps: VoiceCallsDeps) {
     return routeAndAnswer(call, turn.heard, end.to, end.voicemail);
   }
 
-  /** Runs one IVR turn exactly once per (call, seq); see call-state.ts. */
+  /**
+   * Runs one IVR turn exactly once per (call, seq); see call-state.ts. The turn's steps go to the log with
+   * its answer (step-log.ts).
+   */
   async function onceForTurn(
     callSid: string,
     seq: number,
-    handle: (stored: StoredCall | undefined) => Promise<{ twiml: string; stored: StoredCall | null }>,
+    handle: (stored: StoredCall | undefined) => Promise<{
+      twiml: string;
+      stored: StoredCall | null;
+      logged?: { interactionId: string; turn: Turn } | undefined;
+    }>,
   ): Promise<string> {
+    const at = now().toISOString();
     const started = await state.begin(callSid, seq);
     if (started.status === 'cached') return started.twiml;
     if (started.status === 'busy') {
@@ -320,8 +328,16 @@ export function createVoiceCalls(deps: VoiceCallsDeps) {
       throw new Error(`turn ${seq} of call ${callSid} is still being handled`);
     }
     try {
-      const { twiml, stored } = await handle(started.call);
-      await state.commit(callSid, seq, stored, twiml);
+      const { twiml, stored, logged } = await handle(started.call);
+      await state.commit(
+        callSid,
+        seq,
+        stored,
+        twiml,
+        logged
+          ? { interactionId: logged.interactionId, turn: `${callSid}:${seq}`, at, steps: logged.turn.log }
+          : null,
+      );
       return twiml;
     } catch (error) {
       await state.release(callSid, seq);
@@ -380,33 +396,57 @@ export function createVoiceCalls(deps: VoiceCallsDeps) {
         const stored: StoredCall = { interactionId: result.interactionId, seq: 1, memory };
         const turn = await startTurn(ivr, memory, runnerDeps);
         stored.memory = turn.memory;
-        await voice.logSteps(result.interactionId, turn.log);
-        return { twiml: await answerWith(callSid, stored, turn), stored };
+        return {
+          twiml: await answerWith(callSid, stored, turn),
+          stored,
+          logged: { interactionId: result.interactionId, turn },
+        };
       });
     },
 
     /** The caller answered an IVR prompt (a Gather's action): `seq` is the turn the answer belongs to. */
     async ivrAnswer(params: TwilioParams, seq: number): Promise<string> {
       const callSid = required(params, 'CallSid');
+      const input: CallerInput = {
+        ...(params.Digits !== undefined && { digits: params.Digits }),
+        ...(params.SpeechResult !== undefined && { speech: params.SpeechResult }),
+        ...(params.Confidence !== undefined && { confidence: Number(params.Confidence) }),
+      };
+      const hasInput = Boolean(input.digits || input.speech);
+      // The common turn, on the process that served the call's last one: worked out from its memory, and
+      // stored in one step unless it was answered meanwhile. A turn that hands off or hangs up has effects
+      // beyond its answer: it takes the lock below.
+      const ivr = ivrOf();
+      const remembered = ivr ? state.recall(callSid, seq) : undefined;
+      if (ivr && remembered) {
+        const at = now().toISOString();
+        const turn = await answerTurn(ivr, remembered.memory, hasInput ? input : undefined, runnerDeps);
+        if (turn.end.kind === 'gather') {
+          const next: StoredCall = { ...remembered, seq: seq + 1, memory: turn.memory };
+          const twiml = gatherTwiml(turn, url('ivr', { seq: next.seq }));
+          const logged = {
+            interactionId: remembered.interactionId,
+            turn: `${callSid}:${seq}`,
+            at,
+            steps: turn.log,
+          };
+          const outcome = await state.commitFirst(callSid, seq, next, twiml, logged);
+          if (outcome.status === 'stored') return twiml;
+          if (outcome.status === 'cached') return outcome.twiml;
+          const answer = await state.awaitAnswer(callSid, seq);
+          if (answer !== undefined) return answer;
+          throw new Error(`turn ${seq} of call ${callSid} is still being handled`);
+        }
+      }
       return onceForTurn(callSid, seq, async (stored) => {
-        const ivr = ivrOf();
         if (!stored || !ivr) {
           log.warn({ callSid, seq }, 'an IVR answer for a call the IVR does not know');
           return { twiml: hangupTwiml([utter(defaultLanguage(), phrases.en.unavailable)]), stored: null };
         }
-        const input: CallerInput = {
-          ...(params.Digits !== undefined && { digits: params.Digits }),
-          ...(params.SpeechResult !== undefined && { speech: params.SpeechResult }),
-          ...(params.Confidence !== undefined && { confidence: Number(params.Confidence) }),
-        };
-        const hasInput = Boolean(input.digits || input.speech);
         const turn = await answerTurn(ivr, stored.memory, hasInput ? input : undefined, runnerDeps);
         const next: StoredCall = { ...stored, seq: seq + 1, memory: turn.memory };
-        const [twiml] = await Promise.all([
-          answerWith(callSid, next, turn),
-          voice.logSteps(stored.interactionId, turn.log),
-        ]);
-        return { twiml, stored: next };
+        const twiml = await answerWith(callSid, next, turn);
+        return { twiml, stored: next, logged: { interactionId: stored.interactionId, turn } };
       });
     },
 

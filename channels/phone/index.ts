@@ -23,13 +23,14 @@ import { phoneAgentRoutes } from './agent.routes.js';
 import { createCallState } from './call-state.js';
 import { createVoiceCalls, type VoiceCalls } from './calls.js';
 import { httpLookup } from './lookups.js';
+import { startStepLog } from './step-log.js';
 import { createTwilioClient, type TwilioClient } from './twilio-client.js';
 import { voiceWebhookRoutes } from './voice.routes.js';
 
 export interface PhoneChannel {
   calls: VoiceCalls;
   twilio: TwilioClient;
-  stop: () => void;
+  stop: () => Promise<void>;
 }
 
 export async function attachPhone(
@@ -105,7 +106,15 @@ export async function attachPhone(
           .catch((err: unknown) => log.warn({ err, interactionId }, 'hanging up failed'));
       }),
     ];
-    channel = { calls, twilio: client, stop: () => unsubscribe.forEach((off) => off()) };
+    const stepLog = startStepLog({ redis: deps.redis, prefix: config.redisPrefix, voice: deps.voice, log });
+    channel = {
+      calls,
+      twilio: client,
+      stop: async () => {
+        unsubscribe.forEach((off) => off());
+        await stepLog.stop();
+      },
+    };
     app.addHook('onClose', async () => channel?.stop());
   } else {
     log.info('no TWILIO_AUTH_TOKEN: the phone channel is off');

@@ -193,7 +193,7 @@ async function interactionOf(callSid: string) {
 
 async function eventsOf(interactionId: string) {
   const { rows } = await ctx.services.pool.query<{ type: string; payload: Record<string, unknown> }>(
-    'select type, payload from interaction_events where interaction_id = $1 order by id',
+    'select type, payload from interaction_events where interaction_id = $1 order by occurred_at, id',
     [interactionId],
   );
   return rows;
@@ -249,6 +249,8 @@ describe('phone: self-service', () => {
     const closed = await interactionOf(sim.callSid);
     expect(closed).toMatchObject({ status: 'closed', queue: null, assignee_id: null });
     expect(closed?.closed_reason).toBe('self-served in the IVR');
+    // The steps reach the log shortly after each turn (channels/phone/step-log.ts).
+    await until(async () => (await eventsOf(interaction!.id)).some((e) => e.payload.step === 'goodbye'));
     const events = await eventsOf(interaction!.id);
     const steps = events
       .filter((e) => e.type === 'ivr.step')
@@ -644,6 +646,7 @@ describe('phone: several processes', () => {
       );
       expect(rows[0]?.n).toBe(1);
       const interaction = await interactionOf(params.CallSid);
+      await until(async () => (await eventsOf(interaction!.id)).some((e) => e.payload.step === 'menu'));
       const steps = (await eventsOf(interaction!.id)).filter((e) => e.type === 'ivr.step');
       expect(steps.map((e) => e.payload.step)).toEqual(['greeting', 'menu']);
       // The caller's answer lands on the other process, which has the call's memory from Redis.
@@ -864,6 +867,7 @@ describe('phone: webhooks', () => {
     await sim.start();
     await sim.press('3');
     const interaction = await interactionOf(sim.callSid);
+    await until(async () => (await eventsOf(interaction!.id)).some((e) => e.payload.step === 'order-number'));
     const before = await eventsOf(interaction!.id);
     for (const sent of [sim.requestsFor('incoming')[0]!, sim.requestsFor('gather-action')[0]!]) {
       const path = new URL(sent.url);

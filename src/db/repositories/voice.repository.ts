@@ -228,6 +228,42 @@ export function createVoiceRepository(db: Kysely<Database>) {
       return rows[0]?.id;
     },
 
+    /**
+     * The IVR steps of many caller turns (channels/phone/step-log.ts), in order, in one statement, at the time
+     * each turn happened. `isRecovery`: a batch that may have been inserted before (its writer died before
+     * saying so) skips turns already logged.
+     */
+    async logTurns(
+      turns: readonly {
+        interactionId: string;
+        turn: string;
+        at: string;
+        steps: InteractionEventPayloads['ivr.step'][];
+      }[],
+      isRecovery = false,
+    ): Promise<void> {
+      const rows = turns.flatMap((t) =>
+        t.steps.map((step) => ({
+          interaction: t.interactionId,
+          at: t.at,
+          actor: step.input ? 'customer' : 'system',
+          payload: JSON.stringify({ ...step, turn: t.turn }),
+          turn: t.turn,
+        })),
+      );
+      if (rows.length === 0) return;
+      await sql`
+        insert into interaction_events (interaction_id, type, actor_type, actor_id, channel, payload, occurred_at)
+        select r.interaction, 'ivr.step', r.actor, null, 'voice', r.payload::jsonb, r.at::timestamptz
+        from unnest(${rows.map((r) => r.interaction)}::uuid[], ${rows.map((r) => r.actor)}::text[],
+          ${rows.map((r) => r.payload)}::text[], ${rows.map((r) => r.at)}::text[], ${rows.map((r) => r.turn)}::text[])
+          with ordinality r(interaction, actor, payload, at, turn, ord)
+        where not ${isRecovery} or not exists (
+          select 1 from interaction_events e where e.interaction_id = r.interaction and e.type = 'ivr.step'
+            and e.payload->>'turn' = r.turn)
+        order by r.ord`.execute(db);
+    },
+
     /** The IVR steps of one caller turn, in order, in one statement. */
     async logSteps(
       interactionId: string,
