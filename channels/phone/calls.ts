@@ -654,11 +654,17 @@ export function createVoiceCalls(deps: VoiceCallsDeps) {
       interactionId: string | null;
       note: string | null;
     }): Promise<{ jobKey: string }> {
+      const legs = request.interactionId ? await voice.callsOf(request.interactionId) : [];
+      const from =
+        deps.config.phone.callerId ?? legs.find((l) => l.direction === 'inbound')?.toNumber ?? null;
+      if (!from)
+        throw new AppError('VALIDATION_FAILED', 'No number to call back from: set TWILIO_CALLER_ID.');
       const jobKey = `${request.number}-${request.at.getTime()}`;
       await deps.jobs.enqueue(
         'phone.scheduled-callback',
         {
           number: request.number,
+          from,
           at: request.at.toISOString(),
           byAgentId: request.byAgentId,
           interactionId: request.interactionId,
@@ -684,6 +690,7 @@ export function createVoiceCalls(deps: VoiceCallsDeps) {
     /** The job behind scheduleCallback, at its time. Retry-safe: every step is keyed by the schedule. */
     async startScheduledCallback(job: {
       number: string;
+      from: string;
       at: string;
       byAgentId: string;
       interactionId: string | null;
@@ -707,7 +714,7 @@ export function createVoiceCalls(deps: VoiceCallsDeps) {
         interactionId: result.interactionId,
         direction: 'outbound',
         purpose: 'callback',
-        fromNumber: deps.config.phone.callerId ?? '',
+        fromNumber: job.from,
         toNumber: job.number,
         state: 'callback-requested',
       });
@@ -831,7 +838,10 @@ export function createVoiceCalls(deps: VoiceCallsDeps) {
       const phone = await voice.agentPhoneOf(agentId);
       if (call.state === 'callback-requested') {
         const number = call.callbackNumber ?? call.fromNumber;
-        const from = deps.config.phone.callerId ?? call.toNumber;
+        // From the contact center: the configured number, else the one the customer called (a scheduled
+        // callback's leg carries the number it was scheduled from).
+        const from =
+          deps.config.phone.callerId ?? (call.direction === 'outbound' ? call.fromNumber : call.toNumber);
         // Taken first, so that two processes never both call back; given back if the call cannot be placed.
         const before = await voice.transition(call.callSid, 'ended', { from: ['callback-requested'] });
         if (!before) return;

@@ -49,6 +49,8 @@ export interface JobPayloads {
   /** At its time: a scheduled callback becomes a call contact, routed; the accepting agent calls. */
   'phone.scheduled-callback': {
     number: string;
+    /** The contact center's number the call comes from. */
+    from: string;
     at: string;
     byAgentId: string;
     interactionId: string | null;

@@ -44,7 +44,7 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
       apiKeySecret: 'test-api-key-secret',
       twimlAppSid: 'AP0123456789abcdef0123456789abcdef',
       apiBaseUrl: 'http://127.0.0.1:9',
-      callerId: undefined,
+      callerId: '+18005550100',
       isRecording: false,
     },
     ...overrides,
