@@ -40,6 +40,27 @@ export function speak(target: Pick<Response, 'say' | 'play'>, utterances: readon
 export function gatherTwiml(turn: Turn, action: string): string {
   const end = turn.end;
   if (end.kind !== 'gather') throw new Error('gatherTwiml needs a turn that waits for the caller');
+  // Callers hear the same menus again and again: a document is built once per shape (what is said and how
+  // the Gather listens), and only its action URL, the next turn's, differs.
+  const key = JSON.stringify([turn.heard, end]);
+  let document = builtGathers.get(key);
+  if (document === undefined) {
+    document = buildGather(turn.heard, end);
+    builtGathers.set(key, document);
+    if (builtGathers.size > maxBuiltGathers) builtGathers.delete(builtGathers.keys().next().value as string);
+  }
+  return document.replace(actionSentinel, escapeAttribute(action));
+}
+
+const actionSentinel = 'urn:switchboard:gather-action';
+const maxBuiltGathers = 2000;
+const builtGathers = new Map<string, string>();
+const escapeAttribute = (value: string) =>
+  value.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+
+function buildGather(heard: Turn['heard'], end: Extract<Turn['end'], { kind: 'gather' }>): string {
+  const action = actionSentinel;
+  const turn = { heard };
   const response = new VoiceResponse();
   speak(response, turn.heard);
   const gather = response.gather({

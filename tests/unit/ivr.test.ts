@@ -304,6 +304,10 @@ describe('IVR runner', () => {
     expect(xml).toContain('<Gather input="dtmf speech"');
     expect(xml).toContain('voice="Polly.Joanna"');
     expect(checkTwiml(hangupTwiml(turn.heard))).toEqual([]);
+    // The same menu again (built once): only the action differs, escaped like any attribute.
+    const again = gatherTwiml(turn, 'https://example.com/webhooks/twilio/voice/ivr?seq=7&x=<1>');
+    expect(again).toBe(xml.replace('ivr?seq=1', 'ivr?seq=7&amp;x=&lt;1&gt;'));
+    expect(checkTwiml(again)).toEqual([]);
   });
 
   it('estimates the wait from the recent pace, and says nothing from too little', () => {
