@@ -58,10 +58,14 @@ export async function attachPhone(
       authToken,
       apiBaseUrl: config.phone.apiBaseUrl,
     });
+    // IVR turns on a connection of their own: a caller's turn never queues behind the app's other Redis
+    // traffic (the step log's batches, presence, sessions) on one socket.
+    const turns = deps.redis.duplicate();
+    turns.on('error', (err) => log.warn({ err: err.message }, 'redis error (IVR turns)'));
     const calls = createVoiceCalls({
       config,
       rules: deps.rules,
-      state: createCallState(deps.redis, config.redisPrefix),
+      state: createCallState(turns, config.redisPrefix),
       voice: deps.voice,
       ingest: deps.ingest,
       routing: deps.routing,
@@ -113,6 +117,7 @@ export async function attachPhone(
       stop: async () => {
         unsubscribe.forEach((off) => off());
         await stepLog.stop();
+        turns.disconnect();
       },
     };
     app.addHook('onClose', async () => channel?.stop());
