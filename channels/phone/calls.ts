@@ -26,7 +26,6 @@ import {
   beginCall,
   startTurn,
   type CallerInput,
-  type CallMemory,
   type LookupAnswer,
   type Turn,
   type Utterance,
@@ -252,10 +251,6 @@ export function createVoiceCalls(deps: VoiceCallsDeps) {
       });
       if (before) {
         const number = before.fromNumber;
-        await voice.transition(call.callSid, 'callback-requested', {
-          from: ['callback-requested'],
-          callbackNumber: number,
-        });
         const eventId = await voice.log(call.interactionId, 'callback.requested', {
           callSid: call.callSid,
           number,
@@ -717,12 +712,9 @@ export function createVoiceCalls(deps: VoiceCallsDeps) {
         fromNumber: job.from,
         toNumber: job.number,
         state: 'callback-requested',
+        callbackNumber: job.number,
       });
       if (result.isNewInteraction) {
-        await voice.transition(callSid, 'callback-requested', {
-          from: ['callback-requested'],
-          callbackNumber: job.number,
-        });
         await voice.log(result.interactionId, 'callback.requested', {
           callSid,
           number: job.number,
@@ -951,7 +943,8 @@ export function createVoiceCalls(deps: VoiceCallsDeps) {
           recordingSid,
           recordingUrl: required(params, 'RecordingUrl'),
           durationSeconds: numberOr(params.RecordingDuration, null),
-          source: params.RecordingSource ?? 'RecordVerb',
+          // A <Record> (the caller's voicemail), else a recorded call (Dial's record).
+          kind: (params.RecordingSource ?? 'RecordVerb') === 'RecordVerb' ? 'voicemail' : 'call',
         },
         { jobId: `recording-${recordingSid}` },
       );
@@ -963,7 +956,7 @@ export function createVoiceCalls(deps: VoiceCallsDeps) {
       recordingSid: string;
       recordingUrl: string;
       durationSeconds: number | null;
-      source: string;
+      kind: 'voicemail' | 'call';
     }): Promise<void> {
       const call = await voice.callOf(job.callSid);
       if (!call) return;
@@ -983,7 +976,7 @@ export function createVoiceCalls(deps: VoiceCallsDeps) {
         fileName: `${job.recordingSid}.${extension}`,
         contentType,
       });
-      if (job.source === 'RecordVerb') {
+      if (job.kind === 'voicemail') {
         const result = await deps.ingest({
           channel: 'voice',
           externalId: job.recordingSid,
@@ -1147,5 +1140,3 @@ function numberOr<T>(value: string | undefined, fallback: T): number | T {
   const n = Number(value);
   return Number.isFinite(n) ? n : fallback;
 }
-
-export type { CallMemory };

@@ -43,8 +43,8 @@ export interface JobPayloads {
     recordingSid: string;
     recordingUrl: string;
     durationSeconds: number | null;
-    /** Twilio's RecordingSource: RecordVerb (a voicemail), DialVerb (a recorded call)... */
-    source: string;
+    /** A voicemail the customer left (their message), or a recording of a call with an agent. */
+    kind: 'voicemail' | 'call';
   };
   /** At its time: a scheduled callback becomes a call contact, routed; the accepting agent calls. */
   'phone.scheduled-callback': {

@@ -144,7 +144,7 @@ describe('calls in the agent console', () => {
       recordingSid: voicemailRecording,
       recordingUrl: `https://api.twilio.com/2010-04-01/Accounts/${ctx.config.phone.accountSid}/Recordings/${voicemailRecording}`,
       durationSeconds: 2,
-      source: 'RecordVerb',
+      kind: 'voicemail',
     });
     await calls.transcription({
       CallSid: voicemailSid,
@@ -188,11 +188,15 @@ describe('calls in the agent console', () => {
       fields: Pick<InteractionEventPayloads['ivr.step'], 'step' | 'kind' | 'outcome'> &
         Partial<InteractionEventPayloads['ivr.step']>,
     ): InteractionEventPayloads['ivr.step'] => ({ flow: 'main', language: 'en-US', ...fields });
-    await voice.logSteps(interactionId, [step({ step: 'welcome', kind: 'say', outcome: 'said' })]);
-    await voice.logSteps(interactionId, [
+    // The steps of one caller turn, logged as the step log (channels/phone/step-log.ts) writes them.
+    let turnNumber = 0;
+    const logTurn = (steps: InteractionEventPayloads['ivr.step'][]) =>
+      voice.logTurns([{ interactionId, turn: `e2e:${turnNumber++}`, at: new Date().toISOString(), steps }]);
+    await logTurn([step({ step: 'welcome', kind: 'say', outcome: 'said' })]);
+    await logTurn([
       step({ step: 'main-menu', kind: 'menu', outcome: 'no match', input: { speech: 'bill' }, attempt: 1 }),
     ]);
-    await voice.logSteps(interactionId, [
+    await logTurn([
       step({
         step: 'main-menu',
         kind: 'menu',
@@ -371,7 +375,7 @@ describe('calls in the agent console', () => {
       recordingSid: callRecording,
       recordingUrl: `https://api.twilio.com/2010-04-01/Accounts/${ctx.config.phone.accountSid}/Recordings/${callRecording}`,
       durationSeconds: 131,
-      source: 'DialVerb',
+      kind: 'call',
     });
     const recording = current.getByTestId('call-recording');
     await recording.getByText(/^Call recording · 2:11/).waitFor();

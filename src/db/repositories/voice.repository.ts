@@ -86,6 +86,8 @@ export function createVoiceRepository(db: Kysely<Database>) {
       toNumber: string;
       state: VoiceCallState;
       agentId?: string | null;
+      /** The number a callback goes to (a scheduled callback's leg). */
+      callbackNumber?: string;
       isIvr?: boolean;
     }): Promise<{ isNew: boolean }> {
       const { rows } = await sql<{ is_new: boolean }>`
@@ -94,9 +96,9 @@ export function createVoiceRepository(db: Kysely<Database>) {
             where ${call.isIvr === true} and id = ${call.interactionId} and status = 'new'
         ), leg as (
           insert into voice_calls (call_sid, interaction_id, direction, purpose, from_number, to_number, state,
-            agent_id)
+            agent_id, callback_number)
           values (${call.callSid}, ${call.interactionId}, ${call.direction}, ${call.purpose}, ${call.fromNumber},
-            ${call.toNumber}, ${call.state}, ${call.agentId ?? null})
+            ${call.toNumber}, ${call.state}, ${call.agentId ?? null}, ${call.callbackNumber ?? null})
           on conflict (call_sid) do nothing
           returning 1
         )
@@ -167,7 +169,9 @@ export function createVoiceRepository(db: Kysely<Database>) {
           state = ${state},
           updated_at = now(),
           agent_id = case when ${options.agentId !== undefined} then ${options.agentId ?? null}::uuid else v.agent_id end,
-          callback_number = coalesce(${options.callbackNumber ?? null}, v.callback_number),
+          -- A caller asking to be called back is called on the number they call from, unless told otherwise.
+          callback_number = coalesce(${options.callbackNumber ?? null}, v.callback_number,
+            case when ${state} = 'callback-requested' then v.from_number end),
           queued_at = case when ${state} = 'queued' then coalesce(v.queued_at, now()) else v.queued_at end,
           bridged_at = case when ${state} = 'bridged' then coalesce(v.bridged_at, now()) else v.bridged_at end,
           ended_at = case when ${state} = 'ended' then coalesce(v.ended_at, now()) else v.ended_at end,
@@ -262,27 +266,6 @@ export function createVoiceRepository(db: Kysely<Database>) {
           select 1 from interaction_events e where e.interaction_id = r.interaction and e.type = 'ivr.step'
             and e.payload->>'turn' = r.turn)
         order by r.ord`.execute(db);
-    },
-
-    /** The IVR steps of one caller turn, in order, in one statement. */
-    async logSteps(
-      interactionId: string,
-      steps: readonly InteractionEventPayloads['ivr.step'][],
-    ): Promise<void> {
-      if (steps.length === 0) return;
-      await db
-        .insertInto('interaction_events')
-        .values(
-          steps.map((step) => ({
-            interaction_id: interactionId,
-            type: 'ivr.step',
-            actor_type: step.input ? ('customer' as const) : ('system' as const),
-            actor_id: null,
-            channel: 'voice' as const,
-            payload: JSON.stringify(step),
-          })),
-        )
-        .execute();
     },
 
     /**
