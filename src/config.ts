@@ -53,6 +53,56 @@ export interface Config {
   email: EmailConfig;
   /** Phone (channels/phone/): Twilio voice. */
   phone: PhoneConfig;
+  /** Fax (channels/fax/): the providers' webhook secrets, the provider replies are sent through, OCR. */
+  fax: FaxConfig;
+}
+
+/**
+ * The fax channel. A provider's webhooks answer 503 until its secret is set; replies by fax need
+ * FAX_SEND_PROVIDER, that provider's API credentials and FAX_NUMBER.
+ */
+export interface FaxConfig {
+  signalwire: {
+    /** SIGNALWIRE_SIGNING_KEY: checks X-SignalWire-Signature (Twilio's algorithm). */
+    signingKey: string | undefined;
+    /** SIGNALWIRE_SPACE_URL (https://example.signalwire.com), SIGNALWIRE_PROJECT_ID, SIGNALWIRE_API_TOKEN. */
+    spaceUrl: string | undefined;
+    projectId: string | undefined;
+    apiToken: string | undefined;
+  };
+  telnyx: {
+    /** TELNYX_PUBLIC_KEY: the account's Ed25519 public key (base64), checks telnyx-signature-ed25519. */
+    publicKey: string | undefined;
+    /** TELNYX_API_KEY, TELNYX_FAX_CONNECTION_ID, TELNYX_API_BASE_URL (a stand-in's, in tests). */
+    apiKey: string | undefined;
+    connectionId: string | undefined;
+    apiBaseUrl: string | undefined;
+    /** How old a signed event may be (TELNYX_TOLERANCE_SECONDS, default 300). */
+    toleranceSeconds: number;
+  };
+  phaxio: {
+    /** PHAXIO_CALLBACK_TOKEN: checks X-Phaxio-Signature. PHAXIO_API_KEY / _SECRET / _BASE_URL send. */
+    callbackToken: string | undefined;
+    apiKey: string | undefined;
+    apiSecret: string | undefined;
+    apiBaseUrl: string | undefined;
+  };
+  /** HYLAFAX_TOKEN: the bearer token the faxrcvd hook sends. */
+  hylafax: { token: string | undefined };
+  /** FAX_SEND_PROVIDER: signalwire, telnyx or phaxio; unset, replies by fax are refused. */
+  sendProvider: 'signalwire' | 'telnyx' | 'phaxio' | undefined;
+  /** FAX_NUMBER: our fax number (E.164), replies come from it. FAX_HEADER_NAME: the sender on the cover. */
+  number: string | undefined;
+  headerName: string;
+  /** FAX_OCR_LANGUAGES: tesseract's languages, e.g. `eng+deu` (default eng). */
+  ocrLanguages: string;
+  /** FAX_MAX_DOCUMENT_MB: the largest document taken (default 50). */
+  maxDocumentBytes: number;
+  /** FAX_MEDIA_ATTEMPTS / FAX_MEDIA_RETRY_MS: downloading a document, before the fax is flagged. */
+  mediaAttempts: number;
+  mediaRetryMs: number;
+  /** Signs the links providers fetch reply PDFs by (FAX_MEDIA_SECRET; unset: a key shared in Redis). */
+  mediaSecret: string | undefined;
 }
 
 export interface PhoneConfig {
@@ -248,9 +298,45 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       callerId: env.TWILIO_CALLER_ID || undefined,
       isRecording: env.TWILIO_RECORD_CALLS === '1',
     },
+    fax: {
+      signalwire: {
+        signingKey: env.SIGNALWIRE_SIGNING_KEY || undefined,
+        spaceUrl: env.SIGNALWIRE_SPACE_URL?.replace(/\/$/, '') || undefined,
+        projectId: env.SIGNALWIRE_PROJECT_ID || undefined,
+        apiToken: env.SIGNALWIRE_API_TOKEN || undefined,
+      },
+      telnyx: {
+        publicKey: env.TELNYX_PUBLIC_KEY || undefined,
+        apiKey: env.TELNYX_API_KEY || undefined,
+        connectionId: env.TELNYX_FAX_CONNECTION_ID || undefined,
+        apiBaseUrl: env.TELNYX_API_BASE_URL?.replace(/\/$/, '') || undefined,
+        toleranceSeconds: positiveCount(env, 'TELNYX_TOLERANCE_SECONDS', 300),
+      },
+      phaxio: {
+        callbackToken: env.PHAXIO_CALLBACK_TOKEN || undefined,
+        apiKey: env.PHAXIO_API_KEY || undefined,
+        apiSecret: env.PHAXIO_API_SECRET || undefined,
+        apiBaseUrl: env.PHAXIO_API_BASE_URL?.replace(/\/$/, '') || undefined,
+      },
+      hylafax: { token: env.HYLAFAX_TOKEN || undefined },
+      sendProvider: faxSendProvider(env.FAX_SEND_PROVIDER),
+      number: env.FAX_NUMBER || undefined,
+      headerName: env.FAX_HEADER_NAME || 'Switchboard',
+      ocrLanguages: env.FAX_OCR_LANGUAGES || 'eng',
+      maxDocumentBytes: positiveCount(env, 'FAX_MAX_DOCUMENT_MB', 50) * 1024 * 1024,
+      mediaAttempts: positiveCount(env, 'FAX_MEDIA_ATTEMPTS', 6),
+      mediaRetryMs: positiveMs(env, 'FAX_MEDIA_RETRY_MS', 2000),
+      mediaSecret: env.FAX_MEDIA_SECRET || undefined,
+    },
     webchatImages: {
       maxBytes: positiveCount(env, 'WEBCHAT_MAX_IMAGE_BYTES', 5 * 1024 * 1024),
       types: webchatImageTypes(env),
     },
   };
+}
+
+function faxSendProvider(value: string | undefined): FaxConfig['sendProvider'] {
+  if (!value) return undefined;
+  if (value === 'signalwire' || value === 'telnyx' || value === 'phaxio') return value;
+  throw new Error(`FAX_SEND_PROVIDER must be signalwire, telnyx or phaxio, not '${value}'`);
 }

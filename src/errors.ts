@@ -56,6 +56,9 @@ export const errorCatalogue = {
   SERVICE_UNAVAILABLE: { status: 503, message: 'A backing service is unavailable; retry.' },
   ROUTING_RULES_UNAVAILABLE: { status: 503, message: 'No valid routing rules are loaded.' },
   PHONE_CHANNEL_OFF: { status: 503, message: 'The phone channel is not configured (TWILIO_AUTH_TOKEN).' },
+  FAX_PROVIDER_OFF: { status: 503, message: "That fax provider's webhook secret is not configured." },
+  FAX_PAYLOAD_INVALID: { status: 400, message: 'The fax report cannot be read.' },
+  FAX_MEDIA_LINK_INVALID: { status: 404, message: 'That fax document link is not valid or has expired.' },
   INTERNAL: { status: 500, message: 'Internal error.' },
 } as const satisfies Record<string, { status: number; message: string }>;
 

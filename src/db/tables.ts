@@ -161,6 +161,54 @@ export interface VoiceCallsTable {
   updated_at: UpdatedAt;
 }
 
+export interface FaxesTable {
+  id: Generated<string>;
+  provider: string;
+  provider_fax_id: string;
+  rank: number;
+  outcome: 'received' | 'partial' | 'failed';
+  from_number: string | null;
+  to_number: string | null;
+  station_id: string | null;
+  page_count: number | null;
+  error_code: string | null;
+  error_message: string | null;
+  media_url: string | null;
+  original_key: string | null;
+  original_name: string | null;
+  original_type: string | null;
+  reported_at: Date | null;
+  details: Json<Record<string, unknown>>;
+  logged_rank: Generated<number>;
+  interaction_id: string | null;
+  text: string | null;
+  search: ColumnType<string, never, never>;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+}
+
+export interface FaxReportsTable {
+  provider: string;
+  event_id: string;
+  fax_id: string | null;
+  created_at: CreatedAt;
+}
+
+export interface FaxSendsTable {
+  message_event_id: string;
+  interaction_id: string;
+  provider: string;
+  to_number: string;
+  from_number: string;
+  document_key: string;
+  provider_fax_id: string | null;
+  status: 'rendered' | 'sending' | 'delivered' | 'failed';
+  page_count: number | null;
+  error_message: string | null;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+}
+
 export interface DuplicateSuggestionsTable {
   id: Generated<string>;
   customer_id: string;
@@ -277,6 +325,9 @@ export interface Database {
   mailbox_cursors: MailboxCursorsTable;
   email_messages: EmailMessagesTable;
   voice_calls: VoiceCallsTable;
+  faxes: FaxesTable;
+  fax_reports: FaxReportsTable;
+  fax_sends: FaxSendsTable;
 }
 
 export type AgentRow = Selectable<AgentsTable>;

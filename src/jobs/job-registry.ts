@@ -56,6 +56,13 @@ export interface JobPayloads {
     interactionId: string | null;
     note: string | null;
   };
+  /**
+   * Logs one fax report (a fax row's best report, by its rank): downloads the document when the provider
+   * only linked it, converts it, makes page previews, reads its text, and ingests the contact. Retry-safe:
+   * a report already logged is not logged again; the last attempt logs the fax flagged, without a document
+   * it could not get.
+   */
+  'fax.process': { faxId: string; rank: number };
   /** Connects an agent to a call contact they took, when doing it right away failed (retry-safe). */
   'phone.connect-agent': { interactionId: string; agentId: string };
 }
@@ -81,7 +88,13 @@ export interface JobQueue {
   enqueue<N extends JobName>(
     name: N,
     data: JobPayloads[N],
-    options?: { jobId?: string; delayMs?: number },
+    options?: {
+      jobId?: string;
+      delayMs?: number;
+      /** Tries before the handler's last attempt, and the first retry's delay (doubling); else the defaults. */
+      attempts?: number;
+      backoffMs?: number;
+    },
   ): Promise<void>;
   /** A repeating job, one schedule across all processes (re-scheduling replaces it). */
   schedule<N extends JobName>(name: N, everyMs: number): Promise<void>;
@@ -104,6 +117,8 @@ export function createJobQueue(connection: ConnectionOptions, prefix: string): J
       await queue.add(name, data, {
         ...(options.jobId && { jobId: options.jobId }),
         ...(options.delayMs && { delay: options.delayMs }),
+        ...(options.attempts && { attempts: options.attempts }),
+        ...(options.backoffMs && { backoff: { type: 'exponential', delay: options.backoffMs } }),
       });
     },
     async schedule(name, everyMs) {

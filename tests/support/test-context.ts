@@ -47,6 +47,30 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
       callerId: '+18005550100',
       isRecording: false,
     },
+    // The fax channel with test secrets (Telnyx needs a key pair: a test that posts Telnyx events makes one
+    // and sets its public key); fax replies go through Phaxio's API at an address that refuses, unless a
+    // test points it at its stand-in. Small media retries keep the flagged-download path quick.
+    fax: {
+      ...loadConfig({}).fax,
+      signalwire: {
+        signingKey: 'test-signalwire-signing-key',
+        spaceUrl: 'http://127.0.0.1:9',
+        projectId: 'test-project',
+        apiToken: 'test-signalwire-api-token',
+      },
+      phaxio: {
+        callbackToken: 'test-phaxio-callback-token',
+        apiKey: 'test-phaxio-key',
+        apiSecret: 'test-phaxio-secret',
+        apiBaseUrl: 'http://127.0.0.1:9',
+      },
+      hylafax: { token: 'test-hylafax-token' },
+      sendProvider: 'phaxio',
+      number: '+18005550199',
+      mediaAttempts: 3,
+      mediaRetryMs: 100,
+      mediaSecret: 'test-fax-media-secret',
+    },
     ...overrides,
   };
 }
