@@ -58,7 +58,9 @@ import { RulesStore } from './routing/rules/rules.loader.js';
 import { attachWebchat } from '../channels/webchat/index.js';
 import { attachEmail } from '../channels/email/index.js';
 import { attachPhone, type PhoneChannel } from '../channels/phone/index.js';
+import { attachFax, type FaxChannel } from '../channels/fax/index.js';
 import { createVoiceRepository } from './db/repositories/voice.repository.js';
+import { createFaxRepository } from './db/repositories/fax.repository.js';
 import type { PollerOptions } from '../channels/email/imap-poller.js';
 import { createEmailRepository } from './db/repositories/email.repository.js';
 
@@ -133,6 +135,7 @@ export async function buildApp(options: AppOptions) {
     routing: createRoutingRepository(db, pool),
     email: createEmailRepository(db),
     voice: createVoiceRepository(db),
+    fax: createFaxRepository(db),
   };
   const merges = createMergesRepository(db, repositories.audit);
   const sessions = createSessionStore(redis, config.redisPrefix, config.sessionTtlSeconds);
@@ -259,7 +262,7 @@ export async function buildApp(options: AppOptions) {
   }
 
   // Set once the phone channel is attached (below); its jobs may only run after that.
-  const attached: { phone?: PhoneChannel } = {};
+  const attached: { phone?: PhoneChannel; fax?: FaxChannel } = {};
   let isSweepingDuplicates = false;
   const jobHandlers: JobHandlers = {
     'agents.presence-check': async ({ agentId }) => {
@@ -314,6 +317,10 @@ export async function buildApp(options: AppOptions) {
     'phone.connect-agent': async ({ interactionId, agentId }) => {
       if (!attached.phone) throw new Error('the phone channel is off in this process');
       await attached.phone.calls.connectAgent(interactionId, agentId);
+    },
+    'fax.process': async (job, attempt) => {
+      if (!attached.fax) throw new Error('the fax channel is not attached yet');
+      await attached.fax.receiving.process(job, attempt);
     },
   };
   const worker =
@@ -449,6 +456,19 @@ export async function buildApp(options: AppOptions) {
     attachments,
   });
 
+  // Fax (provider webhooks, the document pipeline, replies by fax, fax search).
+  const fax = await attachFax(app, {
+    config,
+    redis,
+    faxes: repositories.fax,
+    ingest,
+    attachments,
+    jobs,
+    outboundRegistry,
+    reportFailure: (eventId, reason) => outbound.reportFailure(eventId, reason),
+  });
+  attached.fax = fax;
+
   // Email (IMAP readers, one per mailbox across the cluster; SMTP replies), when a mailboxes file exists.
   const email = await attachEmail(app, {
     config,
@@ -459,6 +479,7 @@ export async function buildApp(options: AppOptions) {
     outboundRegistry,
     outbound,
     interactions,
+    faxLine: (mail) => fax.receiveMail(mail),
     ...(options.emailPoller && { pollerOptions: options.emailPoller }),
   });
 
@@ -480,6 +501,8 @@ export async function buildApp(options: AppOptions) {
   const services = {
     email,
     phone,
+    fax,
+    attachments,
     ingest,
     customers,
     interactions,

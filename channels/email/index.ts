@@ -18,7 +18,7 @@ import type { OutboundRegistry } from '../../src/interactions/outbound-message.j
 import type { OutboundService } from '../../src/interactions/outbound.service.js';
 import { createAcknowledger } from './acknowledgment.js';
 import { startMailboxPoller, type MailboxPoller, type PollerOptions } from './imap-poller.js';
-import { createMailIngest, type MailIngest } from './mail-ingest.js';
+import { createMailIngest, type FaxLineMail, type MailIngest } from './mail-ingest.js';
 import { loadMailboxes, type Mailbox } from './mailboxes.js';
 import { createEmailSender } from './smtp-sender.js';
 import type { ParsedEmail } from './types.js';
@@ -46,6 +46,8 @@ export async function attachEmail(
     outbound: Pick<OutboundService, 'sendAutomatic'>;
     interactions: Pick<InteractionsService, 'get'>;
     pollerOptions?: Partial<PollerOptions>;
+    /** Where a fax line's messages go (the fax channel), for mailboxes flagged `faxLine`. */
+    faxLine?: (mail: FaxLineMail) => Promise<void>;
   },
 ): Promise<EmailChannel | undefined> {
   const { config } = deps;
@@ -81,6 +83,7 @@ export async function attachEmail(
           log,
         }),
         attachmentUrl: (id) => `/api/attachments/${id}`,
+        ...(deps.faxLine && { faxLine: deps.faxLine }),
         log,
       }),
     );

@@ -39,13 +39,33 @@ export interface MailIngestDeps {
     discardMany(attachments: readonly KeptAttachment[]): Promise<void>;
   };
   acknowledger: Acknowledger;
+  /**
+   * A mailbox that is a fax line (a fax-to-email gateway's): each message with PDF or TIFF documents is
+   * handed here as faxes instead of being logged as an email. Idempotent on the message's id.
+   */
+  faxLine?: (mail: FaxLineMail) => Promise<void>;
   /** Where agents' browsers fetch a kept attachment (inline images in HTML). */
   attachmentUrl: (id: string) => string;
   log: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
 }
 
+/** A fax-to-email gateway's message, with the fax documents it carries. */
+export interface FaxLineMail {
+  mailboxId: string;
+  /** The fax line's own number, from the mailbox file. */
+  faxNumber: string | null;
+  /** The Message-ID (or the hash that stands for it): the faxes' ids derive from it. */
+  externalId: string;
+  subject: string;
+  from: { name: string | null; address: string | null };
+  text: string;
+  date: Date | null;
+  documents: { content: Buffer; fileName: string; contentType: string }[];
+}
+
 export type MailOutcome =
   | { kind: 'logged'; result: IngestResult; externalId: string }
+  | { kind: 'fax'; externalId: string; documents: number }
   | { kind: 'duplicate'; externalId: string }
   | { kind: 'bounce'; interactionId: string; isNew: boolean };
 
@@ -197,6 +217,34 @@ export function createMailIngest(deps: MailIngestDeps) {
         if (!outcomes[m.index]) pending.push(m);
       }
 
+      // A fax line's messages that carry documents are faxes, not emails.
+      if (mailbox.faxLine && deps.faxLine) {
+        const emails: Pending[] = [];
+        for (const m of pending) {
+          const documents = m.parsed.attachments.filter(isFaxDocument);
+          if (documents.length === 0) {
+            emails.push(m);
+            continue;
+          }
+          await deps.faxLine({
+            mailboxId: mailbox.id,
+            faxNumber: mailbox.faxLine.number,
+            externalId: m.externalId,
+            subject: m.parsed.subject,
+            from: { name: m.parsed.from?.name ?? null, address: m.parsed.from?.address ?? null },
+            text: m.parsed.text,
+            date: m.parsed.date ?? m.internalDate,
+            documents: documents.map((d) => ({
+              content: d.content,
+              fileName: d.fileName,
+              contentType: d.contentType,
+            })),
+          });
+          outcomes[m.index] = { kind: 'fax', externalId: m.externalId, documents: documents.length };
+        }
+        pending = emails;
+      }
+
       // The bytes: every original and attachment of the batch in one statement.
       const files = pending.flatMap((m) => [
         { content: m.raw, fileName: 'original-message.eml', contentType: 'message/rfc822' },
@@ -291,4 +339,11 @@ function plausibleDate(header: Date | null, internal: Date | null): Date {
   )
     return header;
   return internal ?? new Date();
+}
+
+/** A PDF or TIFF, by its bytes (gateways label them loosely: application/octet-stream, image/tif...). */
+function isFaxDocument(attachment: { content: Buffer }): boolean {
+  const head = attachment.content.subarray(0, 5);
+  const magic = head.subarray(0, 4).toString('hex');
+  return head.toString('latin1') === '%PDF-' || magic === '49492a00' || magic === '4d4d002a';
 }

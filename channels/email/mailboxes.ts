@@ -86,6 +86,16 @@ const MailboxSpec = Type.Object(
     acknowledgment: Type.Optional(AcknowledgmentSpec),
     reopenWithinDays: Type.Optional(Type.Number({ minimum: 0, maximum: 365 })),
     maxAttachmentMegabytes: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 100 })),
+    /**
+     * A fax-to-email gateway's mailbox: each message's PDF and TIFF attachments become fax contacts (the
+     * sender's number read from the subject, the sender's name or the text). `number`: the fax line's.
+     */
+    faxLine: Type.Optional(
+      Type.Object(
+        { number: Type.Optional(Type.String({ pattern: '^\\+?[0-9 ().-]{5,30}$' })) },
+        { additionalProperties: false },
+      ),
+    ),
   },
   { additionalProperties: false },
 );
@@ -125,6 +135,8 @@ export interface Mailbox {
   acknowledgment: { enabled: boolean; subject: string; text: string; maxPerSenderPerHour: number };
   reopenWithinSeconds: number;
   maxAttachmentBytes: number;
+  /** A fax-to-email line (its number, when given), or null for a support mailbox. */
+  faxLine: { number: string | null } | null;
 }
 
 export const defaultAcknowledgment = {
@@ -232,6 +244,7 @@ export function parseMailboxes(
       },
       reopenWithinSeconds: Math.round((spec.reopenWithinDays ?? 7) * 86_400),
       maxAttachmentBytes: Math.round((spec.maxAttachmentMegabytes ?? 25) * 1024 * 1024),
+      faxLine: spec.faxLine ? { number: spec.faxLine.number ?? null } : null,
     };
   });
 }

@@ -159,6 +159,23 @@ export function createOutboundService(deps: {
      * retrying may cure is thrown (the job retries) until the last attempt, which logs it as message.failed,
      * so that the agent always learns the outcome.
      */
+    /**
+     * A provider's later word that a message it took did not reach the customer (a fax that failed after
+     * the provider accepted it): logged as message.failed on the message, like a bounce. Retry-safe: the
+     * caller reports each failure once (it keeps the provider's status).
+     */
+    async reportFailure(eventId: string, reason: string): Promise<void> {
+      const delivery = await deps.messages.forDelivery(eventId);
+      if (!delivery) throw new AppError('NOT_FOUND', `no message.sent event ${eventId}`);
+      await deps.messages.logOutcome({
+        interactionId: delivery.interaction.id,
+        channel: channelOf(delivery),
+        type: 'message.failed',
+        payload: { messageEventId: eventId, reason },
+      });
+      deps.events.publish('message.failed', { interactionId: delivery.interaction.id, eventId, reason });
+    },
+
     async deliver(
       eventId: string,
       attempt: { attempt: number; isLastAttempt: boolean } = { attempt: 1, isLastAttempt: false },

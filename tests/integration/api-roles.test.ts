@@ -701,6 +701,13 @@ const table: RouteRow[] = [
   },
   {
     method: 'GET',
+    path: '/api/faxes/search',
+    access: anyAgent,
+    success: 200,
+    call: async () => ({ url: '/api/faxes/search?q=invoice' }),
+  },
+  {
+    method: 'GET',
     path: '/api/audit',
     access: admins,
     success: 200,

@@ -28,6 +28,8 @@ export function mailboxFixture(options: {
   pollSeconds?: number;
   reopenWithinDays?: number;
   maxAttachmentMegabytes?: number;
+  /** A fax-to-email line: its documents become faxes. */
+  faxLine?: { number?: string };
 }): MailboxFixture {
   const id = options.id ?? 'support';
   const imapUser = `mb-${randomBytes(5).toString('hex')}`;
@@ -56,6 +58,7 @@ export function mailboxFixture(options: {
         ...(options.maxAttachmentMegabytes !== undefined && {
           maxAttachmentMegabytes: options.maxAttachmentMegabytes,
         }),
+        ...(options.faxLine && { faxLine: options.faxLine }),
       },
     ],
   };
