@@ -192,6 +192,23 @@ export interface CallLeg {
   toNumber: string;
 }
 
+/** A fax whose text matched a search (`GET /api/faxes/search`); `snippet` is plain text around the matches. */
+export interface FaxSearchResult {
+  interactionId: string;
+  ticketNumber: number;
+  customerId: string;
+  customerName: string | null;
+  /** The sender's number (E.164, or as the provider wrote it); null when withheld. */
+  from: string | null;
+  /** The sending machine's station id (TSI). */
+  stationId: string | null;
+  receivedAt: string;
+  pageCount: number | null;
+  /** The interaction's status (new, queued, assigned, closed...). */
+  status: string;
+  snippet: string;
+}
+
 /** The softphone's access token; `identity` is the client name calls are dialled to. */
 export interface PhoneToken {
   token: string;
@@ -310,6 +327,12 @@ export const api = {
     request<{ customers: CustomerSummary[] }>(
       'GET',
       `/api/customers?${new URLSearchParams({ q, limit: String(limit) })}`,
+    ),
+  /** Faxes by the words on their pages (OCR or the PDF's text); `terms` are the words searched, lower-case. */
+  searchFaxes: (q: string, limit = 20) =>
+    request<{ results: FaxSearchResult[]; terms: string[] }>(
+      'GET',
+      `/api/faxes/search?${new URLSearchParams({ q, limit: String(limit) })}`,
     ),
   customerTimeline: (customerId: string, cursor?: string, limit = 50) =>
     request<TimelinePage>(

@@ -28,3 +28,37 @@ export function duration(seconds: number | null | undefined): string {
   if (minutes < 60) return `${minutes}:${ss}`;
   return `${Math.floor(minutes / 60)}:${String(minutes % 60).padStart(2, '0')}:${ss}`;
 }
+
+/** A run of text, and whether it is one of the words searched for. */
+export interface TextRun {
+  text: string;
+  isMatch: boolean;
+}
+
+const escapeRegExp = (value: string) => value.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/**
+ * `text` cut into runs, the words that begin with one of `terms` (any case: "invoice" marks "Invoices")
+ * marked, for rendering the matches as <mark> elements around text nodes, never as HTML. Longer terms win
+ * where two begin at one place.
+ */
+export function highlightTerms(text: string, terms: readonly string[]): TextRun[] {
+  const words = [...new Set(terms.map((term) => term.trim()).filter(Boolean))].sort(
+    (a, b) => b.length - a.length,
+  );
+  if (!text) return [];
+  if (words.length === 0) return [{ text, isMatch: false }];
+  const pattern = new RegExp(
+    `(?<![\\p{L}\\p{N}])(?:${words.map(escapeRegExp).join('|')})[\\p{L}\\p{N}]*`,
+    'giu',
+  );
+  const runs: TextRun[] = [];
+  let last = 0;
+  for (const match of text.matchAll(pattern)) {
+    if (match.index > last) runs.push({ text: text.slice(last, match.index), isMatch: false });
+    runs.push({ text: match[0], isMatch: true });
+    last = match.index + match[0].length;
+  }
+  if (last < text.length) runs.push({ text: text.slice(last), isMatch: false });
+  return runs;
+}

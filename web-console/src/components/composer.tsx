@@ -10,7 +10,9 @@ import { fileSize } from './email-message.js';
  * Standard answers: Ctrl+K (Cmd+K), the button, or "/" in an empty composer opens the picker; the chosen
  * answer is rendered by the server for this interaction and inserted at the cursor, and placeholders it
  * could not fill are selected for the agent to complete. An email reply also shows the subject it will
- * carry, takes Cc addresses, and takes files, each uploaded as soon as it is picked (see EmailExtras).
+ * carry, takes Cc addresses, and takes files, each uploaded as soon as it is picked (see EmailExtras). A chat
+ * or a fax whose customer has an email address may be answered on its channel or by email (`via: 'email'`),
+ * the agent's pick; a fax reply leaves as a PDF of the text, sent by fax.
  */
 export function Composer(props: {
   interactionId: string;
@@ -20,8 +22,13 @@ export function Composer(props: {
   onSend: (mode: ComposerMode, text: string, extras: ReplyExtras) => Promise<boolean>;
   /** An email interaction: the subject a reply carries, and the others on the customer's last email. */
   email?: { subject: string; othersOnLastEmail: string[] };
-  /** A chat that may be answered by email at this address (checked by default for a left message). */
+  /**
+   * A chat or fax that may be answered by email at this address instead of on its channel (email picked by
+   * default for a chat visitor's left message).
+   */
   byEmail?: { address: string; isDefault: boolean };
+  /** Where a reply on the interaction's own channel goes, when the console knows it (a fax number). */
+  replyAddress?: string;
   /** Typing a reply started (true) or stopped (false: idle 3 s, sent, or a note): a chat visitor sees it. */
   onTyping?: (isTyping: boolean) => void;
   /** False where the channel takes no written reply (a call): notes only. */
@@ -173,16 +180,36 @@ export function Composer(props: {
         </button>
       </div>
       {props.byEmail && mode === 'reply' && (
-        <label class="composer-by-email">
-          <input
-            type="checkbox"
-            data-testid="composer-by-email"
-            checked={isByEmail}
-            onChange={(e) => setByEmail(e.currentTarget.checked)}
-          />{' '}
-          Answer by email to {props.byEmail.address}
-          {props.byEmail.isDefault ? ' (they left a message)' : ''}
-        </label>
+        <div class="composer-via" role="radiogroup" aria-label="Send the reply by" data-testid="composer-via">
+          <label>
+            <input
+              type="radio"
+              name={`via-${props.interactionId}`}
+              data-testid="composer-by-channel"
+              checked={!isByEmail}
+              onChange={() => setByEmail(false)}
+            />{' '}
+            Answer by {props.channel}
+            {props.replyAddress ? ` to ${props.replyAddress}` : ''}
+          </label>
+          <label>
+            <input
+              type="radio"
+              name={`via-${props.interactionId}`}
+              data-testid="composer-by-email"
+              checked={isByEmail}
+              onChange={() => setByEmail(true)}
+            />{' '}
+            Answer by email to {props.byEmail.address}
+            {props.byEmail.isDefault ? ' (they left a message)' : ''}
+          </label>
+        </div>
+      )}
+      {props.channel === 'fax' && mode === 'reply' && !sendsByEmail && (
+        <p class="composer-hold muted" data-testid="composer-fax-hint">
+          Sent by fax{props.replyAddress && !props.byEmail ? ` to ${props.replyAddress}` : ''} as a PDF of
+          this text.
+        </p>
       )}
       {isEmailReply && props.email && (
         <EmailExtras
@@ -206,7 +233,7 @@ export function Composer(props: {
         aria-label={mode === 'reply' ? 'Reply' : 'Internal note'}
         placeholder={
           mode === 'reply'
-            ? `Reply by ${props.channel}… ("/" for standard answers)`
+            ? `Reply by ${sendsByEmail ? 'email' : props.channel}… ("/" for standard answers)`
             : 'Note for colleagues (never sent)…'
         }
         rows={4}

@@ -9,6 +9,7 @@ import { connectAgentSocket, type AgentSocket, type ConnectionState } from '../s
 import { Conversation } from './conversation.js';
 import { CustomerProfile } from './customer-profile.js';
 import { CustomerSearch } from './customer-search.js';
+import { FaxSearch } from './fax-search.js';
 import { OfferToast } from './offer-toast.js';
 import { IncomingCall, PhoneStatus, useSoftphone } from './softphone.js';
 import { TopBar } from './top-bar.js';
@@ -194,7 +195,12 @@ export function Console({ agent, onLoggedOut }: { agent: Agent; onLoggedOut: () 
         onChange={(next) => setWorking(next)}
         onProblem={report}
         onLogout={() => void logout()}
-        search={<CustomerSearch onOpen={setProfileId} />}
+        search={
+          <>
+            <CustomerSearch onOpen={setProfileId} />
+            <FaxSearch onOpen={(fax) => open(fax.interactionId)} />
+          </>
+        }
         phone={<PhoneStatus agent={agent} phone={phone} />}
         {...(canManageAnswers && {
           onToggleAnswers: () => setManagingAnswers((is) => !is),

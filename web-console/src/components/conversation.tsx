@@ -111,18 +111,28 @@ export function Conversation(props: {
     return last ? othersOnEmail(last.payload) : [];
   }, [timeline.events, interactionId]);
 
-  // A chat can be answered by email at the customer's address; a left message (the visitor is gone) is, by
-  // default.
-  const chatByEmail = useMemo(() => {
-    if (loaded?.interaction.channel !== 'chat') return undefined;
-    const address = loaded.customer?.identities.find((i) => i.kind === 'email')?.value;
+  // A chat or a fax can be answered by email at the customer's address; a chat's left message (the visitor
+  // is gone) is, by default.
+  const byEmail = useMemo(() => {
+    const channel = loaded?.interaction.channel;
+    if (channel !== 'chat' && channel !== 'fax') return undefined;
+    const address = loaded?.customer?.identities.find((i) => i.kind === 'email')?.value;
     if (!address) return undefined;
+    if (channel === 'fax') return { address, isDefault: false };
     const first = timeline.events?.find(
       (e) => e.interactionId === interactionId && e.type === 'message.received',
     );
     const hints = (first?.payload as { hints?: { leftMessage?: boolean } } | undefined)?.hints;
     return { address, isDefault: hints?.leftMessage === true };
   }, [loaded?.interaction.channel, loaded?.customer, timeline.events, interactionId]);
+  // A fax reply goes to the customer's fax number, else their phone number (as the server picks).
+  const faxNumber =
+    loaded?.interaction.channel === 'fax'
+      ? (
+          loaded.customer?.identities.find((i) => i.kind === 'fax') ??
+          loaded.customer?.identities.find((i) => i.kind === 'phone')
+        )?.value
+      : undefined;
 
   // t: the transfer picker (wrap-up and the composer have their own shortcuts).
   useEffect(() => {
@@ -223,7 +233,8 @@ export function Conversation(props: {
               isShortcutFree={!props.hasOffer}
               canReply={interaction.channel !== 'voice'}
               {...(interaction.channel === 'chat' && { onTyping: props.onTyping })}
-              {...(chatByEmail && { byEmail: chatByEmail })}
+              {...(byEmail && { byEmail })}
+              {...(faxNumber && { replyAddress: faxNumber })}
               {...(interaction.channel === 'email' && {
                 email: {
                   subject: replySubject(interaction.subject ?? '', interaction.ticketNumber),

@@ -3,6 +3,7 @@ import { clock } from '../format.js';
 import { AttachmentView, hasAttachments } from './attachment-view.js';
 import { foldIvrSteps, isPhoneEvent, IvrPath, PhoneEntry, VoiceMessage } from './call-events.js';
 import { EmailAttachments, EmailMessage, LinkedNotice, ReopenedNotice } from './email-message.js';
+import { FaxMessage } from './fax-message.js';
 
 /*
  * The customer's event log across every channel, oldest first: messages in and out, notes, and routing
@@ -12,7 +13,9 @@ import { EmailAttachments, EmailMessage, LinkedNotice, ReopenedNotice } from './
  * nodes), never as HTML; an email's sanitized HTML is shown in a sandboxed frame (email-message.tsx).
  * A reply's outcome (message.delivered, message.failed, message.bounced, which name the reply's event) is
  * shown on the reply itself, not as entries of its own. Calls' events, voicemails and the IVR path (its
- * steps folded into one block) are drawn by call-events.tsx.
+ * steps folded into one block) are drawn by call-events.tsx, a fax (its pages, text and files) by
+ * fax-message.tsx. A reply sent on another channel than its interaction's (`via`: a fax or a chat answered
+ * by email) names the channel it left on.
  */
 export function Timeline(props: {
   events: LoggedEvent[];
@@ -115,6 +118,7 @@ function TimelineEntry({
     case 'message.received':
       if (event.channel === 'email') return <EmailMessage event={event} />;
       if (event.channel === 'voice') return <VoiceMessage event={event} />;
+      if (event.channel === 'fax') return <FaxMessage event={event} />;
       return (
         <li class="entry message inbound" data-type={event.type}>
           <header>
@@ -134,11 +138,13 @@ function TimelineEntry({
       const subject = text(payload.subject) ?? text(sent.subject);
       const to = text(sent.to);
       const cc = Array.isArray(payload.cc) ? payload.cc.filter((a) => typeof a === 'string') : [];
+      const channel = text(payload.via) ?? event.channel;
       return (
         <li
           class={`entry message outbound${automatic ? ' automatic' : ''}`}
           data-type={event.type}
           data-automatic={automatic ?? undefined}
+          data-channel={channel}
         >
           <header>
             <span class="who">
@@ -148,10 +154,10 @@ function TimelineEntry({
                   ? 'You'
                   : (text(payload.agentName) ?? 'Agent')}
             </span>{' '}
-            · {event.channel} · {at}
+            · {channel} · {at}
             {delivery && <DeliveryStatus delivery={delivery} />}
           </header>
-          {event.channel === 'email' && (to || cc.length > 0 || subject) && (
+          {channel === 'email' && (to || cc.length > 0 || subject) && (
             <p class="email-sent-headers muted" data-testid="email-sent-headers">
               {to && <span>To {to}</span>}
               {cc.length > 0 && <span data-testid="email-sent-cc">Cc {cc.join(', ')}</span>}
