@@ -12,6 +12,8 @@ import { createSessionStore } from './agents/session.store.js';
 import { createCannedRepliesService } from './answers/canned-replies.service.js';
 import { agentsRoutes } from './api/agents.routes.js';
 import { attachmentsRoutes } from './api/attachments.routes.js';
+import { reportsRoutes } from './api/reports.routes.js';
+import { createEventLogRepository } from './db/repositories/event-log.repository.js';
 import { auditRoutes } from './api/audit.routes.js';
 import { cannedRepliesRoutes } from './api/canned-replies.routes.js';
 import { consoleRoutes } from './api/console.routes.js';
@@ -416,6 +418,7 @@ export async function buildApp(options: AppOptions) {
   });
   auditRoutes(app, { audit: repositories.audit });
   cannedRepliesRoutes(app, { cannedReplies });
+  reportsRoutes(app, { eventLog: createEventLogRepository(db) });
   // The agent console's built files at `/` (web-console/).
   await consoleRoutes(app);
   // 4. Realtime: socket.io on the same server, spanning processes through Redis (namespace /agent).

@@ -9,6 +9,7 @@ import { openDatabase } from './db/database.js';
 import { migrateToLatest } from './db/migrate.js';
 import { demoAgents, demoPassword, seedDemo } from './demo/demo-seed.js';
 import { runExportArrivals } from './routing/simulate/export-arrivals.command.js';
+import { ExportEventsError, runExportEvents } from './reports/export-events.command.js';
 import { runSimulate } from './routing/simulate/simulate.command.js';
 import { runSimulateCall } from '../channels/phone/simulator/cli.js';
 import { LocalServiceError, startLocalServices, type LocalServices } from './runtime/local-services.js';
@@ -134,7 +135,15 @@ async function start(
 async function main(): Promise<void> {
   const command = process.argv[2] ?? 'start';
   const base = loadConfig();
-  const commands = ['start', 'migrate', 'seed', 'simulate', 'simulate-call', 'export-arrivals'];
+  const commands = [
+    'start',
+    'migrate',
+    'seed',
+    'simulate',
+    'simulate-call',
+    'export-arrivals',
+    'export-events',
+  ];
   if (!commands.includes(command)) {
     throw new ConfigError(`unknown command '${command}' (${commands.join(', ')})`);
   }
@@ -150,6 +159,22 @@ async function main(): Promise<void> {
     process.exitCode = await runSimulateCall(process.argv.slice(3), (line) =>
       process.stdout.write(`${line}\n`),
     );
+    return;
+  }
+  if (command === 'export-events') {
+    // stdout may carry the log: service messages go to stderr.
+    const note = (line: string) => process.stderr.write(`switchboard: ${line}\n`);
+    let local: LocalServices | undefined;
+    try {
+      process.exitCode = await runExportEvents(process.argv.slice(3), io, async () => {
+        const services = await withServices(base, note);
+        local = services.local;
+        await checkReachable(services.config);
+        return services.config;
+      });
+    } finally {
+      await local?.stop();
+    }
     return;
   }
   if (command === 'export-arrivals') {
@@ -186,6 +211,7 @@ async function main(): Promise<void> {
 main().catch((error: unknown) => {
   if (
     error instanceof ConfigError ||
+    error instanceof ExportEventsError ||
     error instanceof LocalServiceError ||
     error instanceof UnreachableError
   ) {

@@ -708,6 +708,13 @@ const table: RouteRow[] = [
   },
   {
     method: 'GET',
+    path: '/api/reports/event-log',
+    access: supervisors,
+    success: 200,
+    call: async () => ({ url: '/api/reports/event-log?from=2026-01-01T00:00:00Z' }),
+  },
+  {
+    method: 'GET',
     path: '/api/audit',
     access: admins,
     success: 200,
