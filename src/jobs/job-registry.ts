@@ -83,6 +83,13 @@ export class PermanentJobError extends UnrecoverableError {
 }
 
 const queueName = 'switchboard';
+/**
+ * Jobs that keep a worker busy for seconds (converting and reading a fax: about a second of CPU a page) run
+ * in a lane of their own, one at a time per process, so that a burst of them never holds the slots that
+ * timers (offer expiries, wrap-up ends) need.
+ */
+const slowJobs: ReadonlySet<string> = new Set<JobName>(['fax.process']);
+const slowQueueName = 'switchboard-slow';
 
 export interface JobQueue {
   enqueue<N extends JobName>(
@@ -102,7 +109,7 @@ export interface JobQueue {
 }
 
 export function createJobQueue(connection: ConnectionOptions, prefix: string): JobQueue {
-  const queue = new Queue(queueName, {
+  const options = {
     connection,
     prefix: `${prefix}bull`,
     defaultJobOptions: {
@@ -111,10 +118,13 @@ export function createJobQueue(connection: ConnectionOptions, prefix: string): J
       removeOnComplete: { age: 3600, count: 1000 },
       removeOnFail: { age: 7 * 24 * 3600 },
     },
-  });
+  };
+  const queue = new Queue(queueName, options);
+  const slowQueue = new Queue(slowQueueName, options);
+  const queueOf = (name: JobName) => (slowJobs.has(name) ? slowQueue : queue);
   return {
     async enqueue(name, data, options = {}) {
-      await queue.add(name, data, {
+      await queueOf(name).add(name, data, {
         ...(options.jobId && { jobId: options.jobId }),
         ...(options.delayMs && { delay: options.delayMs }),
         ...(options.attempts && { attempts: options.attempts }),
@@ -122,9 +132,11 @@ export function createJobQueue(connection: ConnectionOptions, prefix: string): J
       });
     },
     async schedule(name, everyMs) {
-      await queue.upsertJobScheduler(name, { every: everyMs }, { name, data: {} });
+      await queueOf(name).upsertJobScheduler(name, { every: everyMs }, { name, data: {} });
     },
-    close: () => queue.close(),
+    close: async () => {
+      await Promise.all([queue.close(), slowQueue.close()]);
+    },
   };
 }
 
@@ -133,21 +145,27 @@ export function startJobWorker(
   prefix: string,
   handlers: JobHandlers,
   log: FastifyBaseLogger,
-) {
+): { close(): Promise<void> } {
   const known = new Set(Object.keys(handlers));
-  const worker = new Worker(
-    queueName,
-    async (job: Job) => {
-      if (!known.has(job.name)) throw new PermanentJobError(`no handler for job '${job.name}'`);
-      const handler = handlers[job.name as JobName] as (data: unknown, attempt: JobAttempt) => Promise<void>;
-      const attempt = job.attemptsMade + 1;
-      await handler(job.data, { attempt, isLastAttempt: attempt >= (job.opts.attempts ?? 1) });
+  const work = async (job: Job) => {
+    if (!known.has(job.name)) throw new PermanentJobError(`no handler for job '${job.name}'`);
+    const handler = handlers[job.name as JobName] as (data: unknown, attempt: JobAttempt) => Promise<void>;
+    const attempt = job.attemptsMade + 1;
+    await handler(job.data, { attempt, isLastAttempt: attempt >= (job.opts.attempts ?? 1) });
+  };
+  const workers = [
+    new Worker(queueName, work, { connection, prefix: `${prefix}bull`, concurrency: 8 }),
+    new Worker(slowQueueName, work, { connection, prefix: `${prefix}bull`, concurrency: 1 }),
+  ];
+  for (const worker of workers) {
+    worker.on('failed', (job, error) =>
+      log.warn({ job: job?.name, jobId: job?.id, attempt: job?.attemptsMade, err: error }, 'job failed'),
+    );
+    worker.on('error', (error) => log.error({ err: error }, 'job worker error'));
+  }
+  return {
+    close: async () => {
+      await Promise.all(workers.map((worker) => worker.close()));
     },
-    { connection, prefix: `${prefix}bull`, concurrency: 8 },
-  );
-  worker.on('failed', (job, error) =>
-    log.warn({ job: job?.name, jobId: job?.id, attempt: job?.attemptsMade, err: error }, 'job failed'),
-  );
-  worker.on('error', (error) => log.error({ err: error }, 'job worker error'));
-  return worker;
+  };
 }
