@@ -3,6 +3,8 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import type { EventLogRepository } from '../db/repositories/event-log.repository.js';
+import type { ReportsRepository } from '../db/repositories/reports.repository.js';
+import { withRatios } from '../reports/rollups.js';
 import { AppError } from '../errors.js';
 import { eventLogLines } from '../reports/export-events.js';
 import { roles } from './auth.guard.js';
@@ -11,8 +13,169 @@ import { roles } from './auth.guard.js';
  * Reports' routes. The event-log export streams the log as it is read (a page at a time), so a month of it
  * costs the server no more memory than a minute.
  */
-export function reportsRoutes(app: FastifyInstance, deps: { eventLog: EventLogRepository }): void {
-  app.withTypeProvider<TypeBoxTypeProvider>().get(
+const hourMs = 3_600_000;
+
+/** A report row: its group's key, counts and seconds, and ratios (null where nothing to divide by). */
+const Row = Type.Record(Type.String(), Type.Union([Type.String(), Type.Number(), Type.Null()]));
+
+const Window = {
+  from: Type.String({ format: 'date-time', description: 'first hour (rounded down to the hour)' }),
+  to: Type.String({ format: 'date-time', description: 'end, exclusive (rounded up to the hour)' }),
+  timeZone: Type.Optional(Type.String({ maxLength: 64, description: 'for by=hour and by=day; default UTC' })),
+  format: Type.Optional(Type.Enum(['json', 'csv'])),
+};
+
+/** The window asked for, on whole hours, checked. */
+function windowOf(query: { from: string; to: string; timeZone?: string }) {
+  const from = new Date(Math.floor(Date.parse(query.from) / hourMs) * hourMs);
+  const to = new Date(Math.ceil(Date.parse(query.to) / hourMs) * hourMs);
+  if (!(from < to)) throw new AppError('VALIDATION_FAILED', 'from must be before to');
+  if (to.getTime() - from.getTime() > 400 * 24 * hourMs)
+    throw new AppError('VALIDATION_FAILED', 'a report covers at most 400 days');
+  const timeZone = query.timeZone ?? 'UTC';
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone });
+  } catch {
+    throw new AppError('VALIDATION_FAILED', `unknown time zone '${timeZone}'`);
+  }
+  return { from, to, timeZone };
+}
+
+/** Rows as CSV (RFC 4180): a header of the keys, values quoted where they need it. */
+function toCsv(rows: Record<string, unknown>[]): string {
+  if (rows.length === 0) return '';
+  const headers = Object.keys(rows[0]!);
+  const cell = (value: unknown) => {
+    const text =
+      value === null || value === undefined
+        ? ''
+        : typeof value === 'number'
+          ? String(Math.round(value * 10_000) / 10_000)
+          : typeof value === 'string'
+            ? value
+            : JSON.stringify(value);
+    return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+  };
+  return (
+    [headers.join(','), ...rows.map((row) => headers.map((h) => cell(row[h])).join(','))].join('\r\n') +
+    '\r\n'
+  );
+}
+
+export function reportsRoutes(
+  app: FastifyInstance,
+  deps: { eventLog: EventLogRepository; reports: ReportsRepository },
+): void {
+  const api = app.withTypeProvider<TypeBoxTypeProvider>();
+
+  api.get(
+    '/api/reports/contacts',
+    {
+      config: { access: roles.supervisor },
+      schema: {
+        tags: ['reports'],
+        summary:
+          'Contact figures over whole hours, grouped by queue, channel, queue and channel, hour or day: offered, ' +
+          'answered, abandoned, both service levels, ASA, AHT, abandonment (definitions: src/reports/README.md); ' +
+          'CSV with format=csv. Hours not yet rolled up (the last few minutes) are not in it: see builtThrough.',
+        querystring: Type.Object({
+          ...Window,
+          by: Type.Optional(Type.Enum(['queue', 'channel', 'queue-channel', 'hour', 'day'])),
+        }),
+        response: {
+          200: Type.Union([
+            Type.Object({
+              from: Type.String(),
+              to: Type.String(),
+              by: Type.String(),
+              timeZone: Type.String(),
+              builtThrough: Type.Union([Type.String(), Type.Null()]),
+              rows: Type.Array(Row),
+            }),
+            Type.String({ description: 'text/csv with format=csv' }),
+          ]),
+        },
+      },
+    },
+    async (request, reply) => {
+      const { from, to, timeZone } = windowOf(request.query);
+      const by = request.query.by ?? 'queue';
+      const [rows, builtThrough] = await Promise.all([
+        deps.reports.sumQueues(from, to, by, timeZone),
+        deps.reports.builtThrough(),
+      ]);
+      const shaped = rows.map((row) => {
+        const { key, channel, ...sum } = row;
+        return {
+          [by === 'queue-channel' ? 'queue' : by]: key,
+          ...(by === 'queue-channel' && { channel }),
+          ...withRatios(sum),
+        };
+      });
+      if (request.query.format === 'csv')
+        return reply
+          .type('text/csv; charset=utf-8')
+          .header('content-disposition', `attachment; filename="contacts-by-${by}.csv"`)
+          .send(toCsv(shaped));
+      return {
+        from: from.toISOString(),
+        to: to.toISOString(),
+        by,
+        timeZone,
+        builtThrough: builtThrough?.toISOString() ?? null,
+        rows: shaped,
+      };
+    },
+  );
+
+  api.get(
+    '/api/reports/agents',
+    {
+      config: { access: roles.supervisor },
+      schema: {
+        tags: ['reports'],
+        summary:
+          'Agent figures over whole hours: handled, AHT, seconds in each state, occupancy (definitions: ' +
+          'src/reports/README.md); CSV with format=csv',
+        querystring: Type.Object(Window),
+        response: {
+          200: Type.Union([
+            Type.Object({ from: Type.String(), to: Type.String(), rows: Type.Array(Row) }),
+            Type.String({ description: 'text/csv with format=csv' }),
+          ]),
+        },
+      },
+    },
+    async (request, reply) => {
+      const { from, to } = windowOf(request.query);
+      const rows = (await deps.reports.sumAgents(from, to)).map((agent) => {
+        const s = (state: string) => agent.secondsIn[state] ?? 0;
+        const working = s('on_contact') + s('wrap_up');
+        const ratio = (a: number, b: number) => (b > 0 ? a / b : null);
+        return {
+          agentId: agent.agentId,
+          name: agent.name,
+          handled: agent.handled,
+          talkSeconds: agent.talkSeconds,
+          wrapUpSeconds: agent.wrapUpSeconds,
+          averageHandleSeconds: ratio(agent.talkSeconds + agent.wrapUpSeconds, agent.handled),
+          availableSeconds: s('available'),
+          onContactSeconds: s('on_contact'),
+          wrapUpStateSeconds: s('wrap_up'),
+          awaySeconds: s('away'),
+          occupancy: ratio(working, working + s('available')),
+        };
+      });
+      if (request.query.format === 'csv')
+        return reply
+          .type('text/csv; charset=utf-8')
+          .header('content-disposition', 'attachment; filename="agents.csv"')
+          .send(toCsv(rows));
+      return { from: from.toISOString(), to: to.toISOString(), rows };
+    },
+  );
+
+  api.get(
     '/api/reports/event-log',
     {
       config: { access: roles.supervisor },

@@ -209,6 +209,41 @@ export interface FaxSendsTable {
   updated_at: UpdatedAt;
 }
 
+export interface ReportHoursTable {
+  hour: Date;
+  queue: string;
+  channel: string;
+  offered: number;
+  transferred_in: number;
+  offered_while_closed: number;
+  answered: number;
+  answered_within_threshold: number;
+  answered_wait_seconds: number;
+  abandoned: number;
+  abandoned_within_threshold: number;
+  short_abandoned: number;
+  transferred_out: number;
+  closed_while_waiting: number;
+  self_served: number;
+  handled: number;
+  talk_seconds: number;
+  wrap_up_seconds: number;
+}
+
+export interface ReportAgentHoursTable {
+  hour: Date;
+  agent_id: string;
+  handled: number;
+  talk_seconds: number;
+  wrap_up_seconds: number;
+  seconds_in: Json<Record<string, number>>;
+}
+
+export interface ReportRollupStateTable {
+  id: Generated<number>;
+  built_through: Date;
+}
+
 export interface DuplicateSuggestionsTable {
   id: Generated<string>;
   customer_id: string;
@@ -328,6 +363,9 @@ export interface Database {
   faxes: FaxesTable;
   fax_reports: FaxReportsTable;
   fax_sends: FaxSendsTable;
+  report_hours: ReportHoursTable;
+  report_agent_hours: ReportAgentHoursTable;
+  report_rollup_state: ReportRollupStateTable;
 }
 
 export type AgentRow = Selectable<AgentsTable>;

@@ -63,6 +63,8 @@ export interface JobPayloads {
    * it could not get.
    */
   'fax.process': { faxId: string; rank: number };
+  /** Repeating: rolls up the hours that are over for historical reports (see src/reports/rollups.ts). */
+  'reports.rollup': Record<string, never>;
   /** Connects an agent to a call contact they took, when doing it right away failed (retry-safe). */
   'phone.connect-agent': { interactionId: string; agentId: string };
 }

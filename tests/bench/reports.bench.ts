@@ -1,0 +1,252 @@
+import { performance } from 'node:perf_hooks';
+import { sql } from 'kysely';
+import { buildApp } from '../../src/app.js';
+import { openDatabase } from '../../src/db/database.js';
+import { migrateToLatest } from '../../src/db/migrate.js';
+import { buildContactFacts } from '../../src/reports/contact-facts.js';
+import { computeMetrics } from '../../src/reports/metrics.js';
+import { benchServices, fmt, printTable, say } from './bench-kit.js';
+
+/*
+ * npm run bench:reports — each historical report over a month of about a million log events (target: under
+ * a second each), beside the bare way of answering the same question (reading the month's events and
+ * computing the figures from them), and what rolling the month up costs (the background job's work).
+ *
+ * The month: 40 agents; contacts every 13 s on average over 30 days in four queues and three channels, each
+ * queued, offered and answered (talk 1-10 min, 30 s wrap-up) or abandoned (one in ten), with the agents'
+ * state changes. Written straight into the tables with SQL (generate_series), not through ingest: this is
+ * about reading.
+ */
+
+const days = 30;
+const contacts = Number(process.env.BENCH_REPORT_CONTACTS ?? 200_000);
+const agents = 40;
+
+interface ReportsBenchResult {
+  events: number;
+  stateChanges: number;
+  rollupSeconds: number;
+  hours: number;
+  reports: { name: string; medianMs: number; maxMs: number }[];
+  bareSeconds: number;
+}
+
+export async function runReportsBench(): Promise<ReportsBenchResult> {
+  const services = await benchServices();
+  const config = services.config;
+  const handle = openDatabase(config.databaseUrl!, config.databaseSchema, { max: 2 });
+  await migrateToLatest(handle.db, handle.pool, config.databaseSchema);
+  const db = handle.db;
+  const start = new Date(Date.UTC(2026, 9, 1));
+  const end = new Date(start.getTime() + days * 86_400_000);
+  const spacing = (days * 86_400) / contacts;
+
+  say(`writing a month: ${contacts.toLocaleString('en-US')} contacts, ${agents} agents`);
+  const writing = performance.now();
+  await sql`select setseed(0.42)`.execute(db);
+  await sql`
+    insert into agents (email, display_name, role, password_hash)
+    select 'bench-' || n || '@agents.test', 'Bench agent ' || n, 'agent', 'x' from generate_series(1, ${agents}::int) n
+  `.execute(db);
+  await sql`insert into customers (display_name) values ('Bench customer')`.execute(db);
+  // The month's contacts: queue, channel, arrival, wait, talk, abandoned or not, and the agent.
+  await sql`
+    create temporary table plan as
+    select n,
+           (array['billing','support','sales','claims'])[1 + n % 4] as queue,
+           (array['voice','email','chat'])[1 + (n / 4) % 3]::text as channel,
+           ${start}::timestamptz + make_interval(secs => n * ${spacing}::float8) as arrived,
+           (random() * 60)::int as wait_s,
+           60 + (random() * 540)::int as talk_s,
+           random() < 0.1 as is_abandoned,
+           (n % ${agents}::int) + 1 as agent_n
+      from generate_series(1, ${contacts}::int) n
+  `.execute(db);
+  await sql`
+    insert into interactions (customer_id, channel, direction, status, queue, external_id, created_at)
+    select (select id from customers limit 1), channel::channel_name, 'inbound', 'closed', queue, 'bench-' || n, arrived
+      from plan order by n
+  `.execute(db);
+  await sql`
+    create temporary table ids as
+    select p.*, i.id as interaction_id, a.id as agent_id
+      from plan p
+      join interactions i on i.external_id = 'bench-' || p.n
+      join agents a on a.email = 'bench-' || p.agent_n || '@agents.test'
+  `.execute(db);
+  const queued = `jsonb_build_object('queue', queue, 'priority', 0, 'rule', 'bench', 'reason', 'bench', 'isQueueOpen', true, 'openingReason', 'open')`;
+  await sql`
+    insert into interaction_events (interaction_id, type, actor_type, actor_id, channel, payload, occurred_at)
+    select interaction_id, type, actor_type, actor_id, channel::channel_name, payload, at from (
+      select interaction_id, 'interaction.created' as type, 'customer' as actor_type, null::uuid as actor_id, channel,
+             '{}'::jsonb as payload, arrived as at, 0 as k from ids
+      union all
+      select interaction_id, 'routing.queued', 'system', null, channel, ${sql.raw(queued)}, arrived, 1 from ids
+      union all
+      select interaction_id, 'offer.created', 'system', null, channel,
+             jsonb_build_object('offerId', 'o' || n, 'agentId', agent_id, 'queue', queue, 'strategy', 'skills',
+               'reason', 'bench', 'trigger', 'dispatch', 'passedOver', '[]'::jsonb, 'expiresAt', arrived),
+             arrived + make_interval(secs => wait_s) - interval '2 seconds', 2
+        from ids where not is_abandoned
+      union all
+      select interaction_id, 'offer.accepted', 'agent', agent_id, channel,
+             jsonb_build_object('offerId', 'o' || n, 'agentId', agent_id, 'missesInARow', 0),
+             arrived + make_interval(secs => wait_s), 3
+        from ids where not is_abandoned
+      union all
+      select interaction_id, 'interaction.closed', case when is_abandoned then 'customer' else 'agent' end,
+             case when is_abandoned then null else agent_id end, channel,
+             case when is_abandoned then '{"wasWaiting": true}'::jsonb else '{}'::jsonb end,
+             arrived + make_interval(secs => wait_s + case when is_abandoned then 0 else talk_s end), 4
+        from ids
+    ) e order by at, k
+  `.execute(db);
+  await sql`
+    insert into agent_state_history (agent_id, state, at)
+    select agent_id, state, at from (
+      select agent_id, 'on_contact' as state, arrived + make_interval(secs => wait_s) as at from ids where not is_abandoned
+      union all
+      select agent_id, 'wrap_up', arrived + make_interval(secs => wait_s + talk_s) from ids where not is_abandoned
+      union all
+      select agent_id, 'available', arrived + make_interval(secs => wait_s + talk_s + 30) from ids where not is_abandoned
+    ) s order by at
+  `.execute(db);
+  await sql`analyze`.execute(db);
+  const events = Number(
+    (
+      await db
+        .selectFrom('interaction_events')
+        .select(sql<string>`count(*)`.as('n'))
+        .executeTakeFirstOrThrow()
+    ).n,
+  );
+  const stateChanges = Number(
+    (
+      await db
+        .selectFrom('agent_state_history')
+        .select(sql<string>`count(*)`.as('n'))
+        .executeTakeFirstOrThrow()
+    ).n,
+  );
+  say(
+    `${events.toLocaleString('en-US')} events, ${stateChanges.toLocaleString('en-US')} state changes written in ${fmt((performance.now() - writing) / 1000)} s`,
+  );
+
+  const { app, services: core } = await buildApp({
+    config: { ...config, routeOnIngest: false },
+    isWorker: false,
+  });
+  say('rolling the month up, hour by hour (the background job)');
+  const rolling = performance.now();
+  let hours = 0;
+  for (;;) {
+    const built = await core.rollups.buildDue(new Date(end.getTime() + 3_600_000), {
+      graceMs: 0,
+      maxHours: 48,
+    });
+    hours += built;
+    if (built === 0) break;
+    say(`${hours} hours rolled up`);
+  }
+  const rollupSeconds = (performance.now() - rolling) / 1000;
+
+  const { cookie } = await (async () => {
+    await core.agents.create(
+      {
+        email: 'bench-supervisor@agents.test',
+        displayName: 'Bench',
+        role: 'supervisor',
+        password: 'bench-password-1',
+      },
+      null,
+    );
+    const login = await app.inject({
+      method: 'POST',
+      url: '/api/auth/login',
+      payload: { email: 'bench-supervisor@agents.test', password: 'bench-password-1' },
+    });
+    return { cookie: String(login.headers['set-cookie']).split(';')[0]! };
+  })();
+  const window = `from=${start.toISOString()}&to=${end.toISOString()}`;
+  const reportUrls: [string, string][] = [
+    ['contacts by queue', `/api/reports/contacts?${window}&by=queue`],
+    ['contacts by channel', `/api/reports/contacts?${window}&by=channel`],
+    ['contacts by queue and channel', `/api/reports/contacts?${window}&by=queue-channel`],
+    ['contacts by hour (720 rows)', `/api/reports/contacts?${window}&by=hour`],
+    ['contacts by day, CSV', `/api/reports/contacts?${window}&by=day&format=csv&timeZone=America/New_York`],
+    ['agents', `/api/reports/agents?${window}`],
+  ];
+  const reports: ReportsBenchResult['reports'] = [];
+  for (const [name, url] of reportUrls) {
+    const times: number[] = [];
+    for (let i = 0; i < 7; i++) {
+      const t = performance.now();
+      const response = await app.inject({ method: 'GET', url, headers: { cookie } });
+      if (response.statusCode !== 200) throw new Error(`${name}: ${response.statusCode} ${response.body}`);
+      times.push(performance.now() - t);
+    }
+    times.sort((a, b) => a - b);
+    reports.push({ name, medianMs: times[3]!, maxMs: times[6]! });
+  }
+
+  say('the bare way: reading the month of events and computing the figures from them');
+  const bare = performance.now();
+  const all = await core.repositories.reports.eventsTouching(start, end);
+  const changes = await core.repositories.reports.stateChangesFor(start, end);
+  const metrics = computeMetrics(buildContactFacts(all, changes), changes, {
+    from: start,
+    to: end,
+    asOf: end,
+    targets: new Map(),
+    defaultTargets: { serviceLevelSeconds: 20, shortAbandonSeconds: 0 },
+  });
+  const bareSeconds = (performance.now() - bare) / 1000;
+  const fromRollups = (
+    await app.inject({
+      method: 'GET',
+      url: `/api/reports/contacts?${window}&by=channel`,
+      headers: { cookie },
+    })
+  ).json<{ rows: { offered: number }[] }>();
+  const rolledOffered = fromRollups.rows.reduce((sum, row) => sum + row.offered, 0);
+  if (rolledOffered !== metrics.total.offered)
+    throw new Error(`rollups say ${rolledOffered} offered, the events ${metrics.total.offered}`);
+
+  await app.close();
+  await handle.close();
+  await services.stop();
+  return { events, stateChanges, rollupSeconds, hours, reports, bareSeconds };
+}
+
+export function reportsRows(r: ReportsBenchResult): Record<string, string | number>[] {
+  return [
+    ...r.reports.map((report) => ({
+      measure: `${report.name} (${days} days, ${(r.events / 1e6).toFixed(2)} M events)`,
+      'median ms': fmt(report.medianMs),
+      'max ms': fmt(report.maxMs),
+      target: '< 1000',
+    })),
+    {
+      measure: 'bare: the same month read from the events and computed',
+      'median ms': fmt(r.bareSeconds * 1000, 0),
+      'max ms': '',
+      target: '',
+    },
+    {
+      measure: `rolling up the month (${r.hours} hours; the background job's work)`,
+      'median ms': `${fmt(r.rollupSeconds, 1)} s`,
+      'max ms': `${fmt((r.rollupSeconds * 1000) / Math.max(1, r.hours), 0)} ms/hour`,
+      target: '',
+    },
+  ];
+}
+
+const isMain = import.meta.url === `file://${process.argv[1]}`;
+if (isMain) {
+  runReportsBench()
+    .then((r) => printTable(reportsRows(r)))
+    .catch((error: unknown) => {
+      console.error(error);
+      process.exitCode = 1;
+    });
+}
