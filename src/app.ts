@@ -63,8 +63,14 @@ import { attachPhone, type PhoneChannel } from '../channels/phone/index.js';
 import { attachFax, type FaxChannel } from '../channels/fax/index.js';
 import { createVoiceRepository } from './db/repositories/voice.repository.js';
 import { createFaxRepository } from './db/repositories/fax.repository.js';
+import { createReportsRepository } from './db/repositories/reports.repository.js';
+import { createReportRollups } from './reports/rollups.js';
 import type { PollerOptions } from '../channels/email/imap-poller.js';
 import { createEmailRepository } from './db/repositories/email.repository.js';
+import { createLiveBoardRepository } from './db/repositories/live-board.repository.js';
+import { createLiveBoardService, type LiveBoardOptions } from './reports/live-board.service.js';
+import { supervisorRoutes } from './api/supervisor.routes.js';
+import { createSupervisorActions } from './agents/supervisor-actions.service.js';
 
 export interface AppOptions {
   config: Config;
@@ -74,6 +80,8 @@ export interface AppOptions {
   isWorker?: boolean;
   /** Mailbox readers' timings (tests shorten the lease). */
   emailPoller?: Partial<PollerOptions>;
+  /** The supervisors' live board timings (tests shorten the lease). */
+  liveBoard?: LiveBoardOptions;
 }
 
 export type Services = Awaited<ReturnType<typeof buildApp>>['services'];
@@ -138,6 +146,7 @@ export async function buildApp(options: AppOptions) {
     email: createEmailRepository(db),
     voice: createVoiceRepository(db),
     fax: createFaxRepository(db),
+    reports: createReportsRepository(db),
   };
   const merges = createMergesRepository(db, repositories.audit);
   const sessions = createSessionStore(redis, config.redisPrefix, config.sessionTtlSeconds);
@@ -263,6 +272,21 @@ export async function buildApp(options: AppOptions) {
     });
   }
 
+  // Historical reports: hourly rollups of the log, built by a repeating job (src/reports/rollups.ts).
+  const rollups = createReportRollups({
+    reports: repositories.reports,
+    targets: () => ({
+      targets: new Map(
+        [...(rules.current?.queues.values() ?? [])].map((queue) => [
+          queue.name,
+          { serviceLevelSeconds: queue.serviceLevelSeconds, shortAbandonSeconds: 0 },
+        ]),
+      ),
+      defaultTargets: { serviceLevelSeconds: 20, shortAbandonSeconds: 0 },
+    }),
+    log: app.log,
+  });
+
   // Set once the phone channel is attached (below); its jobs may only run after that.
   const attached: { phone?: PhoneChannel; fax?: FaxChannel } = {};
   let isSweepingDuplicates = false;
@@ -320,6 +344,9 @@ export async function buildApp(options: AppOptions) {
       if (!attached.phone) throw new Error('the phone channel is off in this process');
       await attached.phone.calls.connectAgent(interactionId, agentId);
     },
+    'reports.rollup': async () => {
+      await rollups.buildDue(new Date());
+    },
     'fax.process': async (job, attempt) => {
       if (!attached.fax) throw new Error('the fax channel is not attached yet');
       await attached.fax.receiving.process(job, attempt);
@@ -334,6 +361,7 @@ export async function buildApp(options: AppOptions) {
     await jobs.schedule('agents.sweep-presence', config.presenceHeartbeatMs);
     await jobs.schedule('routing.sweep-overdue-offers', config.offerSweepMs);
     await jobs.schedule('routing.escalate', config.escalationSweepMs);
+    await jobs.schedule('reports.rollup', 60_000);
   }
 
   app.addHook('onClose', async () => {
@@ -418,12 +446,31 @@ export async function buildApp(options: AppOptions) {
   });
   auditRoutes(app, { audit: repositories.audit });
   cannedRepliesRoutes(app, { cannedReplies });
-  reportsRoutes(app, { eventLog: createEventLogRepository(db) });
+  reportsRoutes(app, { eventLog: createEventLogRepository(db), reports: repositories.reports });
+  const liveBoardRepository = createLiveBoardRepository(db);
+  supervisorRoutes(app, {
+    actions: createSupervisorActions({ agentStates, agents: repositories.agents, audit: repositories.audit }),
+    liveBoard: liveBoardRepository,
+  });
   // The agent console's built files at `/` (web-console/).
   await consoleRoutes(app);
-  // 4. Realtime: socket.io on the same server, spanning processes through Redis (namespace /agent).
-  const { io } = attachRealtime(app, {
+  // 4. Realtime: socket.io on the same server, spanning processes through Redis (namespaces /agent and
+  // /supervisor), and the supervisors' live board, computed by one process and published through /supervisor
+  // (`realtime` is read only once the board is started, below).
+  const liveBoard = createLiveBoardService({
+    repository: liveBoardRepository,
+    rules,
+    redis,
+    prefix: config.redisPrefix,
+    timeZone: config.reportsTimeZone,
+    publish: (board) => realtime.supervisors.publish(board),
+    log: app.log,
+    ...(options.liveBoard && { options: options.liveBoard }),
+  });
+  app.addHook('preClose', async () => liveBoard.stop());
+  const realtime = attachRealtime(app, {
     config,
+    board: liveBoard,
     auth,
     sessions,
     presence,
@@ -441,6 +488,8 @@ export async function buildApp(options: AppOptions) {
       (await repositories.routing.worklistOf(agentId)).map((item) => item.interactionId),
     events,
   });
+  const { io } = realtime;
+  liveBoard.start();
   // 5. Channels: web chat (namespace /chat, GET /widget.js, visitors' images, the chat sender).
   attachWebchat(app, {
     io,
@@ -514,9 +563,11 @@ export async function buildApp(options: AppOptions) {
     agents,
     agentStates,
     presence,
+    liveBoard,
     routing,
     transfers,
     dispositions,
+    rollups,
     auth,
     cannedReplies,
     duplicateDetector,

@@ -42,6 +42,8 @@ export interface Config {
   routeOnIngest: boolean;
   /** Watch the rules folder and reload on change (a refused change leaves the rules in force). */
   watchRoutingRules: boolean;
+  /** REPORTS_TIME_ZONE: the IANA zone whose calendar day is "today" on the supervisors' live board (UTC). */
+  reportsTimeZone: string;
   /** Web chat (channels/webchat/): the widgets by id, their limits, and the conversation token key. */
   webchat: WebchatConfig;
   /**
@@ -239,6 +241,16 @@ function webchatImageTypes(env: NodeJS.ProcessEnv): ImageType[] {
   return [...new Set(listed)] as ImageType[];
 }
 
+function reportsTimeZone(env: NodeJS.ProcessEnv): string {
+  const timeZone = env.REPORTS_TIME_ZONE || 'UTC';
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone });
+  } catch {
+    throw new ConfigError(`REPORTS_TIME_ZONE '${timeZone}' is not a known IANA time zone`);
+  }
+  return timeZone;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const port = Number(env.PORT ?? 3000);
   if (!Number.isInteger(port) || port < 0 || port > 65535)
@@ -275,6 +287,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     escalationSweepMs: Number(env.ESCALATION_SWEEP_MS ?? 1000),
     routeOnIngest: env.ROUTE_ON_INGEST !== '0',
     watchRoutingRules: env.WATCH_ROUTING_RULES !== '0',
+    reportsTimeZone: reportsTimeZone(env),
     webchat: {
       widgets: webchatWidgets(env, publicBaseUrl),
       tokenSecret: env.WEBCHAT_TOKEN_SECRET || undefined,

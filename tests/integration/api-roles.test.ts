@@ -462,6 +462,21 @@ const table: RouteRow[] = [
   },
   {
     method: 'POST',
+    path: '/api/agents/:id/state',
+    access: supervisors,
+    success: 200,
+    call: async () => {
+      const reason = `supervisor ${randomUUID()}`;
+      return {
+        url: `/api/agents/${patchableAgentId}/state`,
+        payload: { state: 'away', reason },
+        hasEffect: async () =>
+          (await ctx.services.agentStates.status(patchableAgentId))?.awayReason === reason,
+      };
+    },
+  },
+  {
+    method: 'POST',
     path: '/api/interactions/:id/transfer',
     access: anyAgent,
     success: 204,
@@ -705,6 +720,27 @@ const table: RouteRow[] = [
     access: anyAgent,
     success: 200,
     call: async () => ({ url: '/api/faxes/search?q=invoice' }),
+  },
+  {
+    method: 'GET',
+    path: '/api/queues/:queue/waiting',
+    access: supervisors,
+    success: 200,
+    call: async () => ({ url: '/api/queues/general/waiting' }),
+  },
+  {
+    method: 'GET',
+    path: '/api/reports/contacts',
+    access: supervisors,
+    success: 200,
+    call: async () => ({ url: '/api/reports/contacts?from=2026-11-01T00:00:00Z&to=2026-11-02T00:00:00Z' }),
+  },
+  {
+    method: 'GET',
+    path: '/api/reports/agents',
+    access: supervisors,
+    success: 200,
+    call: async () => ({ url: '/api/reports/agents?from=2026-11-01T00:00:00Z&to=2026-11-02T00:00:00Z' }),
   },
   {
     method: 'GET',

@@ -64,7 +64,7 @@ export function createEventLogRepository(db: Kysely<Database>) {
         channel: row.channel,
         actorType: row.actor_type,
         actorId: row.actor_id,
-        payload: (row.payload ?? {}),
+        payload: row.payload ?? {},
         occurredAt: row.occurred_at,
       }));
     },
