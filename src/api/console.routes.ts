@@ -4,7 +4,8 @@ import fastifyStatic from '@fastify/static';
 import type { FastifyInstance } from 'fastify';
 
 /*
- * The agent console (web-console/, built by Vite into web-console/dist) at `/`. Only the files of the build
+ * The agent console (web-console/, built by Vite into web-console/dist) at `/`, and the same page at
+ * `/supervisor` (the console shows the supervisor dashboard there). Only the files of the build
  * are routes (`wildcard: false`), so /api, /docs, /socket.io, /health and a 404 for anything else stay as
  * they are. These routes declare no `config.access`: the guard (auth.guard.ts) governs /api only, and the
  * console's files are public (the page asks /api/auth/me who is logged in). Hashed assets are cached for
@@ -39,4 +40,7 @@ export async function consoleRoutes(app: FastifyInstance, distDir: string = cons
       );
     },
   });
+  app.get('/supervisor', { schema: { hide: true } }, async (_request, reply) =>
+    reply.header('cache-control', 'no-cache').sendFile('index.html', { cacheControl: false }),
+  );
 }

@@ -216,6 +216,22 @@ export interface PhoneToken {
   expiresAt: string;
 }
 
+/** A target of a supervisor's assign: an agent, or a queue (the contact waits there again). */
+export type AssignTarget = { agentId: string } | { queue: string };
+
+/**
+ * A contact waiting in a queue, for the supervisor's assign and move. The server has no such list yet
+ * (`GET /api/queues/:queue/waiting` is what the dashboard asks for; a 404 means it is not there).
+ */
+export interface WaitingContact {
+  interactionId: string;
+  ticketNumber: number;
+  channel: ChannelName;
+  customerName: string | null;
+  subject: string | null;
+  queuedAt: string;
+}
+
 export class ApiError extends Error {
   constructor(
     readonly status: number,
@@ -384,6 +400,19 @@ export const api = {
       note ? { ...target, note } : target,
     ),
   queues: () => request<{ queues: Queue[] }>('GET', '/api/routing/rules'),
+  /** Supervisors: give a contact to an agent or move it to another queue. */
+  assign: (interactionId: string, target: AssignTarget, note?: string) =>
+    request<unknown>(
+      'POST',
+      `/api/interactions/${id(interactionId)}/assign`,
+      note ? { ...target, note } : target,
+    ),
+  /** Supervisors: set an agent's state (away needs a reason). */
+  setAgentState: (agentId: string, state: 'available' | 'away' | 'offline', reason?: string) =>
+    request<unknown>('POST', `/api/agents/${id(agentId)}/state`, reason ? { state, reason } : { state }),
+  /** Supervisors: the contacts waiting in a queue, oldest first (see WaitingContact). */
+  waitingContacts: (queue: string) =>
+    request<{ contacts: WaitingContact[] }>('GET', `/api/queues/${id(queue)}/waiting`),
   cannedReplies: (q: string, channel?: string, limit = 20) =>
     request<{ replies: CannedReply[] }>(
       'GET',

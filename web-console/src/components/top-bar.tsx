@@ -5,7 +5,8 @@ import { canAskForNotifications } from '../alerts.js';
 import type { ConnectionState } from '../socket.js';
 import type { WorkingState } from './console.js';
 
-const awayReasons = ['Break', 'Lunch', 'Meeting', 'Training', 'Coaching', 'Other'];
+/** The reasons offered for going away (also by supervisors setting an agent away). */
+export const awayReasons = ['Break', 'Lunch', 'Meeting', 'Training', 'Coaching', 'Other'];
 
 const stateLabels: Record<WorkingState['state'], string> = {
   available: 'Available',
@@ -118,6 +119,11 @@ export function TopBar(props: {
         >
           Standard answers
         </button>
+      )}
+      {(agent.role === 'supervisor' || agent.role === 'admin') && (
+        <a class="nav-link" href="/supervisor" data-testid="supervisor-link">
+          Supervisor dashboard
+        </a>
       )}
       <button type="button" class="logout" onClick={props.onLogout}>
         Log out
