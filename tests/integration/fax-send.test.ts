@@ -84,7 +84,8 @@ describe.each(['telnyx', 'signalwire'] as const)('replies by fax through %s', (p
 
   it('hands the provider a signed link it fetches the rendered PDF from, once', async () => {
     const eventId = await reply('+14155550401', 'Your appointment is confirmed for Monday at 9.');
-    const send = await waitFor(() => sendsOf().find((s) => s.to === '+14155550401'));
+    // The stand-in records the id before its fetch of the link ends: wait for both.
+    const send = await waitFor(() => sendsOf().find((s) => s.to === '+14155550401' && s.media));
     expect(send.from).toBe('+18005550199');
     expect(send.mediaUrl).toMatch(
       new RegExp(`^${publicBaseUrl}/webhooks/fax/media/${eventId}\\.\\d+\\.[\\w-]{43}\\.pdf$`),
