@@ -161,28 +161,14 @@ async function main(): Promise<void> {
     );
     return;
   }
-  if (command === 'export-events') {
-    // stdout may carry the log: service messages go to stderr.
+  if (command === 'export-events' || command === 'export-arrivals') {
+    // stdout may carry the file: service messages go to stderr. The database (local services started when
+    // none is configured) is connected only once the arguments are known to be good.
+    const run = command === 'export-events' ? runExportEvents : runExportArrivals;
     const note = (line: string) => process.stderr.write(`switchboard: ${line}\n`);
     let local: LocalServices | undefined;
     try {
-      process.exitCode = await runExportEvents(process.argv.slice(3), io, async () => {
-        const services = await withServices(base, note);
-        local = services.local;
-        await checkReachable(services.config);
-        return services.config;
-      });
-    } finally {
-      await local?.stop();
-    }
-    return;
-  }
-  if (command === 'export-arrivals') {
-    // stdout may carry the file: service messages go to stderr.
-    const note = (line: string) => process.stderr.write(`switchboard: ${line}\n`);
-    let local: LocalServices | undefined;
-    try {
-      process.exitCode = await runExportArrivals(process.argv.slice(3), io, async () => {
+      process.exitCode = await run(process.argv.slice(3), io, async () => {
         const services = await withServices(base, note);
         local = services.local;
         await checkReachable(services.config);
