@@ -26,23 +26,8 @@ export interface FaxRecord {
   interactionId: string | null;
 }
 
-/** One report, as the channel takes it: the fax's facts at the report's rank. */
-export interface FaxReportInput {
-  provider: string;
-  providerFaxId: string;
-  eventId: string;
-  rank: number;
-  outcome: FaxesTable['outcome'];
-  fromNumber: string | null;
-  toNumber: string | null;
-  stationId: string | null;
-  pageCount: number | null;
-  error: { code: string | null; message: string | null } | null;
-  mediaUrl: string | null;
-  original: { key: string; fileName: string; contentType: string } | null;
-  reportedAt: Date | null;
-  details: Record<string, unknown>;
-}
+/** One report, as the channel takes it: the fax's facts at the report's rank, and the report's own id. */
+export type FaxReportInput = Omit<FaxRecord, 'id' | 'loggedRank' | 'interactionId'> & { eventId: string };
 
 export type ReportOutcome =
   /** The provider's id for this report was seen before: nothing changed. */
