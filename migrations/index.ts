@@ -10,6 +10,7 @@ import * as emailChannel from './2026-11-25_email_channel.js';
 import * as phoneChannel from './2026-11-26_phone_channel.js';
 import * as faxChannel from './2026-11-27_fax_channel.js';
 import * as reportRollups from './2026-11-28_report_rollups.js';
+import * as slaPolicies from './2026-11-29_sla_policies.js';
 
 /*
  * Every migration, by name, in the order they apply. A new migration is a new file plus one line here;
@@ -28,4 +29,5 @@ export const migrations: Record<string, Migration> = {
   '2026-11-26_phone_channel': phoneChannel,
   '2026-11-27_fax_channel': faxChannel,
   '2026-11-28_report_rollups': reportRollups,
+  '2026-11-29_sla_policies': slaPolicies,
 };

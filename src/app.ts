@@ -65,6 +65,10 @@ import { createVoiceRepository } from './db/repositories/voice.repository.js';
 import { createFaxRepository } from './db/repositories/fax.repository.js';
 import { createReportsRepository } from './db/repositories/reports.repository.js';
 import { createReportRollups } from './reports/rollups.js';
+import { createSlaRepository } from './db/repositories/sla.repository.js';
+import { createSlaService } from './sla/sla.service.js';
+import { createAlertNotifier } from './alerts/alert-notifier.js';
+import { slaRoutes } from './api/sla.routes.js';
 import type { PollerOptions } from '../channels/email/imap-poller.js';
 import { createEmailRepository } from './db/repositories/email.repository.js';
 import { createLiveBoardRepository } from './db/repositories/live-board.repository.js';
@@ -147,6 +151,7 @@ export async function buildApp(options: AppOptions) {
     voice: createVoiceRepository(db),
     fax: createFaxRepository(db),
     reports: createReportsRepository(db),
+    sla: createSlaRepository(db),
   };
   const merges = createMergesRepository(db, repositories.audit);
   const sessions = createSessionStore(redis, config.redisPrefix, config.sessionTtlSeconds);
@@ -287,6 +292,24 @@ export async function buildApp(options: AppOptions) {
     log: app.log,
   });
 
+  // Supervisors' alert email (mailed through the email channel once it is attached, below).
+  const alerts = createAlertNotifier({
+    to: config.alertEmail.to,
+    everyMinutes: config.alertEmail.everyMinutes,
+    redis,
+    prefix: config.redisPrefix,
+    log: app.log,
+  });
+  // Service-level clocks and their warnings and breaches, kept by a repeating sweep (src/sla/).
+  const sla = createSlaService({
+    sla: repositories.sla,
+    rules,
+    dispatcher,
+    events,
+    log: app.log,
+    alert: (alert) => alerts.notify(alert),
+  });
+
   // Set once the phone channel is attached (below); its jobs may only run after that.
   const attached: { phone?: PhoneChannel; fax?: FaxChannel } = {};
   let isSweepingDuplicates = false;
@@ -347,6 +370,9 @@ export async function buildApp(options: AppOptions) {
     'reports.rollup': async () => {
       await rollups.buildDue(new Date());
     },
+    'sla.sweep': async () => {
+      await sla.sweep();
+    },
     'fax.process': async (job, attempt) => {
       if (!attached.fax) throw new Error('the fax channel is not attached yet');
       await attached.fax.receiving.process(job, attempt);
@@ -362,6 +388,7 @@ export async function buildApp(options: AppOptions) {
     await jobs.schedule('routing.sweep-overdue-offers', config.offerSweepMs);
     await jobs.schedule('routing.escalate', config.escalationSweepMs);
     await jobs.schedule('reports.rollup', 60_000);
+    await jobs.schedule('sla.sweep', config.slaSweepMs);
   }
 
   app.addHook('onClose', async () => {
@@ -445,6 +472,7 @@ export async function buildApp(options: AppOptions) {
     dispositions,
   });
   auditRoutes(app, { audit: repositories.audit });
+  slaRoutes(app, { sla: repositories.sla });
   cannedRepliesRoutes(app, { cannedReplies });
   reportsRoutes(app, { eventLog: createEventLogRepository(db), reports: repositories.reports });
   const liveBoardRepository = createLiveBoardRepository(db);
@@ -464,6 +492,16 @@ export async function buildApp(options: AppOptions) {
     prefix: config.redisPrefix,
     timeZone: config.reportsTimeZone,
     publish: (board) => realtime.supervisors.publish(board),
+    onAlertRaised: (alert) => {
+      const where = alert.channel ? `${alert.queue} (${alert.channel})` : alert.queue;
+      alerts
+        .notify({
+          key: `board:${alert.kind}:${alert.queue}:${alert.channel ?? ''}`,
+          subject: `${alert.kind === 'service-level' ? 'Service level' : alert.kind === 'longest-wait' ? 'Long wait' : 'SLA breached'} in ${where}`,
+          text: `${alert.message} (${where}, since ${alert.since}).`,
+        })
+        .catch((err: unknown) => app.log.warn({ err }, 'alert email failed'));
+    },
     log: app.log,
     ...(options.liveBoard && { options: options.liveBoard }),
   });
@@ -534,6 +572,7 @@ export async function buildApp(options: AppOptions) {
     faxLine: (mail) => fax.receiveMail(mail),
     ...(options.emailPoller && { pollerOptions: options.emailPoller }),
   });
+  alerts.useMailer(email ? (notice) => email.sendNotice(notice) : null);
 
   // Phone (Twilio voice webhooks, the IVR, agent bridging), when TWILIO_AUTH_TOKEN is set.
   const phone = await attachPhone(app, {
@@ -568,6 +607,8 @@ export async function buildApp(options: AppOptions) {
     transfers,
     dispositions,
     rollups,
+    sla,
+    alerts,
     auth,
     cannedReplies,
     duplicateDetector,

@@ -42,6 +42,14 @@ export interface Config {
   routeOnIngest: boolean;
   /** Watch the rules folder and reload on change (a refused change leaves the rules in force). */
   watchRoutingRules: boolean;
+  /** SLA_SWEEP_MS: how often SLA clocks follow the log and warnings and breaches are settled (5 s). */
+  slaSweepMs: number;
+  /**
+   * Supervisors' alert email: SUPERVISOR_ALERT_EMAIL (comma list; none: no email) gets an alert (an SLA
+   * breach, a queue under its service-level target, a wait past its threshold) at most once per
+   * ALERT_EMAIL_EVERY_MINUTES (15) per alert kind and queue. Sent through the email channel's first mailbox.
+   */
+  alertEmail: { to: string[]; everyMinutes: number };
   /** REPORTS_TIME_ZONE: the IANA zone whose calendar day is "today" on the supervisors' live board (UTC). */
   reportsTimeZone: string;
   /** Web chat (channels/webchat/): the widgets by id, their limits, and the conversation token key. */
@@ -241,6 +249,17 @@ function webchatImageTypes(env: NodeJS.ProcessEnv): ImageType[] {
   return [...new Set(listed)] as ImageType[];
 }
 
+function alertEmailTo(env: NodeJS.ProcessEnv): string[] {
+  const to = (env.SUPERVISOR_ALERT_EMAIL ?? '')
+    .split(',')
+    .map((a) => a.trim())
+    .filter(Boolean);
+  const bad = to.filter((address) => !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(address));
+  if (bad.length)
+    throw new ConfigError(`SUPERVISOR_ALERT_EMAIL: '${bad.join("', '")}' is not an email address`);
+  return to;
+}
+
 function reportsTimeZone(env: NodeJS.ProcessEnv): string {
   const timeZone = env.REPORTS_TIME_ZONE || 'UTC';
   try {
@@ -288,6 +307,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     routeOnIngest: env.ROUTE_ON_INGEST !== '0',
     watchRoutingRules: env.WATCH_ROUTING_RULES !== '0',
     reportsTimeZone: reportsTimeZone(env),
+    slaSweepMs: positiveMs(env, 'SLA_SWEEP_MS', 5000),
+    alertEmail: {
+      to: alertEmailTo(env),
+      everyMinutes: positiveCount(env, 'ALERT_EMAIL_EVERY_MINUTES', 15),
+    },
     webchat: {
       widgets: webchatWidgets(env, publicBaseUrl),
       tokenSecret: env.WEBCHAT_TOKEN_SECRET || undefined,

@@ -8,6 +8,21 @@ import type { Channel } from './interactions/inbound-contact.js';
 
 export type ActorType = 'customer' | 'agent' | 'system';
 
+/** What sla.warning and sla.breached say. */
+export type SlaEventPayload = {
+  metric: 'firstResponse' | 'nextResponse' | 'resolution';
+  /** nextResponse: which customer message it answers (1, 2, ...); otherwise 0. */
+  cycle: number;
+  queue: string;
+  targetSeconds: number;
+  startedAt: string;
+  dueAt: string;
+  stoppedAt?: string;
+  /** "first response due 14:30 (4h of business time) in billing". */
+  reason: string;
+  done?: string[];
+};
+
 /** Events recorded in the interaction log, by type. */
 export interface InteractionEventPayloads {
   'interaction.created': {
@@ -75,7 +90,15 @@ export interface InteractionEventPayloads {
    * The interaction ended: `reason` says how ('agent closed', 'customer left', 'after hours: ...');
    * `wasWaiting` when the customer left before anyone was assigned (abandoned).
    */
-  'interaction.closed': { reason?: string; disposition?: string; wasWaiting?: boolean };
+  'interaction.closed': {
+    reason?: string;
+    disposition?: string;
+    wasWaiting?: boolean;
+    /** The agent who held it when it closed (logged from 2026-11-29 on; older closes do not say). */
+    agentId?: string;
+    /** That agent's wrap-up starts with this close: it was their last open contact. */
+    wrapUpUntil?: string;
+  };
   /** The first matching rule put the interaction in a queue. */
   'routing.queued': {
     queue: string;
@@ -116,16 +139,31 @@ export interface InteractionEventPayloads {
     toQueue?: string;
     note: string | null;
   };
-  /** An escalation step of the queue fell due while the contact waited. */
+  /**
+   * An escalation step of the queue fell due while the contact waited; or (`step` -1) an SLA policy's
+   * warning or breach moved it (its sla.warning or sla.breached event comes first).
+   */
   'routing.escalated': {
     queue: string;
-    /** The step's index in the queue's escalation list. */
+    /** The step's index in the queue's escalation list; -1: an SLA action, not a queue step. */
     step: number;
     action: 'relax-skills' | 'add-queue' | 'move-to' | 'raise-priority';
     afterSeconds: number;
     /** "waited 2m 00s in billing: agents of support may take it too" */
     reason: string;
+    /** move-to: the queue the contact moved to (logged from 2026-11-29 on). */
+    movedTo?: string;
+    /** The contact's priority once the escalation was applied (logged from 2026-11-29 on). */
+    priority?: number;
   };
+  /**
+   * A service-level clock (src/sla/README.md) reached its warning time while still running: `dueAt` is
+   * when it breaches. `done` lists what the policy's actions did to the contact (priority, queue); alerts
+   * are not listed.
+   */
+  'sla.warning': SlaEventPayload;
+  /** A service-level clock passed its due time: running still, or stopped late (`stoppedAt`). */
+  'sla.breached': SlaEventPayload;
   /** The contact arrived while its queue was closed: what the queue's after-hours action did. */
   'routing.afterHours': {
     queue: string;
@@ -277,6 +315,15 @@ export interface DomainEventMap {
   /** A contact arrived after hours and its queue sends it to voicemail: the voice channel records a message. */
   'interaction.voicemailRequested': { interactionId: string; queue: string; greeting: string | null };
   'agent.stateChanged': { agentId: string; from: string; to: string; reason: string | null };
+  /**
+   * An interaction's SLA clocks changed (new, stopped, moved by a reopen), or one reached its warning or
+   * breach (`settled`): consoles showing it refresh its clock; a settled one with `isAlert` alerts
+   * supervisors.
+   */
+  'sla.changed': {
+    interactionId: string;
+    settled?: { kind: 'warning' | 'breach'; metric: string; queue: string; reason: string; isAlert: boolean };
+  };
   /** A call's state changed (queued, bridged, on hold, ended...): consoles following it update. */
   'call.updated': { interactionId: string; eventId: string | null; type: string; state: string };
   /** Someone started or stopped typing on a live conversation (chat). Not logged: it only reaches sockets. */

@@ -20,7 +20,7 @@ import { createAcknowledger } from './acknowledgment.js';
 import { startMailboxPoller, type MailboxPoller, type PollerOptions } from './imap-poller.js';
 import { createMailIngest, type FaxLineMail, type MailIngest } from './mail-ingest.js';
 import { loadMailboxes, type Mailbox } from './mailboxes.js';
-import { createEmailSender } from './smtp-sender.js';
+import { createEmailSender, type SendNotice } from './smtp-sender.js';
 import type { ParsedEmail } from './types.js';
 import { emailStatusRoutes } from './status.routes.js';
 
@@ -32,6 +32,8 @@ export interface EmailChannel {
   /** The ingest of each mailbox by id (the benchmark and tests feed it directly). */
   ingestOf: (mailboxId: string) => MailIngest | undefined;
   tokens: ReturnType<typeof createReplyTokens>;
+  /** Sends a plain notice to staff (supervisors' alerts) from the first mailbox with SMTP. */
+  sendNotice: SendNotice;
 }
 
 export async function attachEmail(
@@ -110,5 +112,11 @@ export async function attachEmail(
     sender.close();
   });
   log.info({ mailboxes: mailboxes.map((m) => m.id), isPolling: config.email.isPolling }, 'email channel on');
-  return { mailboxes, pollers, ingestOf: (id) => ingests.get(id), tokens };
+  return {
+    mailboxes,
+    pollers,
+    ingestOf: (id) => ingests.get(id),
+    tokens,
+    sendNotice: (notice) => sender.sendNotice(notice),
+  };
 }

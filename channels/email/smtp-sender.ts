@@ -41,7 +41,12 @@ interface AddressDetail {
   name?: string;
 }
 
-export function createEmailSender(deps: EmailSenderDeps): ChannelSender & { close(): void } {
+/** A plain notice to staff (a supervisors' alert), from the first mailbox that can send. */
+export type SendNotice = (notice: { to: string[]; subject: string; text: string }) => Promise<void>;
+
+export function createEmailSender(
+  deps: EmailSenderDeps,
+): ChannelSender & { close(): void; sendNotice: SendNotice } {
   const byId = new Map(deps.mailboxes.map((m) => [m.id, m]));
   const transports = new Map<string, Transporter>();
   const transportOf = (mailbox: Mailbox): Transporter => {
@@ -69,6 +74,18 @@ export function createEmailSender(deps: EmailSenderDeps): ChannelSender & { clos
 
   return {
     isImmediate: false,
+
+    async sendNotice({ to, subject, text }) {
+      const mailbox = deps.mailboxes.find((m) => m.smtp);
+      if (!mailbox) throw new Error('no mailbox has SMTP settings to send a notice from');
+      await transportOf(mailbox).sendMail({
+        from: { name: mailbox.name, address: mailbox.address },
+        to,
+        subject,
+        text,
+        headers: { 'Auto-Submitted': 'auto-generated', 'X-Auto-Response-Suppress': 'All' },
+      });
+    },
 
     async send(message: OutboundMessage) {
       const last = await deps.email.lastReceived(message.interactionId);

@@ -244,6 +244,30 @@ export interface ReportRollupStateTable {
   built_through: Date;
 }
 
+/** One service-level clock of an interaction (src/sla/README.md). */
+export interface SlaClocksTable {
+  interaction_id: string;
+  metric: 'firstResponse' | 'nextResponse' | 'resolution';
+  cycle: number;
+  queue: string;
+  channel: string;
+  target_seconds: number;
+  started_at: Date;
+  warn_at: Date;
+  due_at: Date;
+  stopped_at: Date | null;
+  stop_reason: string | null;
+  warned_at: Date | null;
+  breached_at: Date | null;
+  updated_at: Generated<Date>;
+}
+
+export interface SlaSweepStateTable {
+  id: Generated<number>;
+  read_through: Date;
+  rules_fingerprint: string | null;
+}
+
 export interface DuplicateSuggestionsTable {
   id: Generated<string>;
   customer_id: string;
@@ -366,6 +390,8 @@ export interface Database {
   report_hours: ReportHoursTable;
   report_agent_hours: ReportAgentHoursTable;
   report_rollup_state: ReportRollupStateTable;
+  sla_clocks: SlaClocksTable;
+  sla_sweep_state: SlaSweepStateTable;
 }
 
 export type AgentRow = Selectable<AgentsTable>;

@@ -65,6 +65,8 @@ export interface JobPayloads {
   'fax.process': { faxId: string; rank: number };
   /** Repeating: rolls up the hours that are over for historical reports (see src/reports/rollups.ts). */
   'reports.rollup': Record<string, never>;
+  /** Repeating: keeps SLA clocks in step with the log, and settles warnings and breaches (src/sla/). */
+  'sla.sweep': Record<string, never>;
   /** Connects an agent to a call contact they took, when doing it right away failed (retry-safe). */
   'phone.connect-agent': { interactionId: string; agentId: string };
 }

@@ -344,6 +344,10 @@ export function registerAgentNamespace(io: Server, deps: AgentNamespaceDeps) {
     deps.events.subscribe('contact.ingested', ({ interactionId, eventId, channel, isNewInteraction }) => {
       if (!isNewInteraction) toInteraction(interactionId, 'message.received', eventId, { channel });
     }),
+    // Its SLA clocks changed, or one reached its warning or breach: consoles showing it read them again.
+    deps.events.subscribe('sla.changed', ({ interactionId, settled }) =>
+      toInteraction(interactionId, 'sla.changed', null, settled ? { ...settled } : {}),
+    ),
     deps.events.subscribe('call.updated', ({ interactionId, eventId, type, state }) =>
       toInteraction(interactionId, type, eventId, { state }),
     ),

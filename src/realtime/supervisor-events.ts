@@ -40,8 +40,12 @@ export interface QueueBoardRow extends DayFigures {
   waitingNow: number;
   longestWaitSeconds: number | null;
   thresholdSeconds: number;
-  /** The service-level target, 0-1 (e.g. 0.8 for 80/20). */
+  /** The service-level target, 0-1 (e.g. 0.8 for 80/20): the queue's serviceLevelTarget. */
   targetServiceLevel: number;
+  /** A contact waiting longer than this raises a longest-wait alert: the queue's longestWaitAlertSeconds. */
+  waitAlertSeconds: number;
+  /** Open contacts with an SLA clock running past its due time (src/sla/). */
+  slaBreached: number;
   staffing: StaffingFigures;
 }
 
@@ -66,10 +70,13 @@ export interface AgentBoardRow {
 }
 
 export interface BoardAlert {
-  kind: 'service-level' | 'longest-wait';
+  kind: 'service-level' | 'longest-wait' | 'sla-breach';
   queue: string;
   channel: Channel | null;
-  /** "Service level 62% is under the 80% target", "A contact has waited 4m 10s (limit 3m)". */
+  /**
+   * "Service level 62% is under the 80% target", "A contact has waited 4m 10s (limit 3m)",
+   * "2 contacts are past an SLA due time".
+   */
   message: string;
   since: string;
 }

@@ -19,10 +19,11 @@
  * contact-facts.ts and metrics.ts over those rows, so the board and the reports agree; the facts are rebuilt
  * from the rows in memory only on ticks that read new rows.
  *
- * Per queue: the threshold is the queue's serviceLevelSeconds (rules); the target is 80 % for every queue
- * (`defaultTargetServiceLevel`: the rules have no per-queue target yet). Alerts: a queue's service level
- * today under its target, and a contact waiting longer than `longestWaitFactor` (3) times the queue's
- * threshold. Series: one point per 5-minute bucket of the day per queue: the most contacts waiting seen in the
+ * Per queue: the threshold is the queue's serviceLevelSeconds and the target its serviceLevelTarget (rules;
+ * 80 % by default). Alerts: a queue's service level today under its target, a contact waiting longer than
+ * the queue's longestWaitAlertSeconds (three times its threshold by default), and open contacts whose SLA
+ * clock runs past its due time (src/sla/). Each alert is handed to `onAlertRaised` on the board that first
+ * shows it (the supervisors' alert email). Series: one point per 5-minute bucket of the day per queue: the most contacts waiting seen in the
  * bucket and the day's service level at the bucket's last board. The series and the alerts' `since` live in
  * the stored board, so a process that takes over goes on with them.
  */
@@ -94,6 +95,8 @@ export function createLiveBoardService(deps: {
   timeZone: string;
   /** Sends the board to every supervisor socket of the cluster. */
   publish: (board: SupervisorBoard) => void;
+  /** Each alert when it is raised (on the board it first appears on): the supervisors' alert email. */
+  onAlertRaised?: (alert: BoardAlert) => void;
   log: FastifyBaseLogger;
   options?: LiveBoardOptions;
 }) {
@@ -161,6 +164,7 @@ export function createLiveBoardService(deps: {
     }
     await deps.redis.set(keys.board, JSON.stringify(board), 'PX', 24 * 3600_000);
     deps.publish(board);
+    for (const alert of board.alerts) if (alert.since === board.at) deps.onAlertRaised?.(alert);
     const cpu = process.cpuUsage(cpuStart);
     boardsComputed += 1;
     tickCpu.push((cpu.user + cpu.system) / 1000);
@@ -248,13 +252,14 @@ export function createLiveBoardService(deps: {
 
   async function compute(state: DayState, now: Date): Promise<SupervisorBoard> {
     const rules = deps.rules.current;
-    const [waiting, agents] = await Promise.all([
+    const [waiting, agents, slaBreached] = await Promise.all([
       deps.repository.waiting(),
       deps.repository.agents(),
+      deps.repository.slaBreached(),
       catchUp(state, now.getTime()),
     ]);
     const metrics = state.metricsAsOf(now, rules);
-    return shapeBoard({ state, now, rules, waiting, agents, metrics, timeZone: deps.timeZone });
+    return shapeBoard({ state, now, rules, waiting, agents, slaBreached, metrics, timeZone: deps.timeZone });
   }
 
   async function latest(): Promise<SupervisorBoard | undefined> {
@@ -492,6 +497,7 @@ function shapeBoard(input: {
   rules: RuleSet | undefined;
   waiting: readonly WaitingRow[];
   agents: readonly BoardAgentRow[];
+  slaBreached: readonly { queue: string; channel: Channel; breached: number }[];
   metrics: Metrics;
   timeZone: string;
 }): SupervisorBoard {
@@ -545,7 +551,11 @@ function shapeBoard(input: {
       ),
       ...waitingOf(name, channel),
       thresholdSeconds,
-      targetServiceLevel: defaultTargetServiceLevel,
+      targetServiceLevel: queue?.serviceLevelTarget ?? defaultTargetServiceLevel,
+      waitAlertSeconds: queue?.longestWaitAlertSeconds ?? longestWaitFactor * thresholdSeconds,
+      slaBreached: input.slaBreached
+        .filter((b) => b.queue === name && (channel === null || b.channel === channel))
+        .reduce((sum, b) => sum + b.breached, 0),
       staffing: staffingOf(eligibleOn(channel)),
     });
     if (name === unknownQueue && !queue && !metrics.byQueue.some((q) => q.queue === name && q.offered > 0))
@@ -597,13 +607,20 @@ function shapeBoard(input: {
         channel: null,
         message: `Service level ${percent(row.serviceLevel)} is under the ${percent(row.targetServiceLevel)} target`,
       });
-    const limitSeconds = longestWaitFactor * row.thresholdSeconds;
+    const limitSeconds = row.waitAlertSeconds;
     if (row.channel !== null && row.longestWaitSeconds !== null && row.longestWaitSeconds > limitSeconds)
       raise({
         kind: 'longest-wait',
         queue: row.queue,
         channel: row.channel,
         message: `A contact has waited ${formatDuration(row.longestWaitSeconds * 1000)} (limit ${formatDuration(limitSeconds * 1000)})`,
+      });
+    if (row.channel !== null && row.slaBreached > 0)
+      raise({
+        kind: 'sla-breach',
+        queue: row.queue,
+        channel: row.channel,
+        message: `${row.slaBreached === 1 ? '1 contact is' : `${row.slaBreached} contacts are`} past an SLA due time`,
       });
   }
   state.alertsSince.clear();

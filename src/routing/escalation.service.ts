@@ -62,6 +62,7 @@ export function planEscalation(queue: Queue, fromStep: number, waitedSeconds: nu
       action: step.action,
       afterSeconds: step.afterSeconds,
       reason: `waited ${formatDuration(waitedSeconds * 1000)} in ${queue.name} (step after ${formatDuration(step.afterSeconds * 1000)}): ${describe(step, queue)}`,
+      ...(step.action === 'move-to' && { movedTo: step.queue }),
     });
     if (step.action === 'relax-skills') plan.relaxBy += step.levels;
     else if (step.action === 'add-queue') plan.addQueues.push(step.queue);

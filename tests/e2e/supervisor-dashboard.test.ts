@@ -215,6 +215,8 @@ function stubBoard(at: Date, overrides: Partial<SupervisorBoard> = {}): Supervis
     queue: 'general',
     thresholdSeconds: 20,
     targetServiceLevel: 0.8,
+    waitAlertSeconds: 60,
+    slaBreached: 0,
     staffing,
   };
   const points = Array.from({ length: 12 }, (_, i) => ({
@@ -474,6 +476,50 @@ describe('supervisor dashboard, stub board', () => {
       .poll(() => ada.getByTestId('agent-state-error').textContent())
       .toBe('Ada Agent is on a contact: end it first.');
     await saveScreenshot(page, 'supervisor-dashboard-stub-actions');
+  });
+
+  it('shows the contacts past an SLA due time per queue, and their alert', async () => {
+    const at = new Date();
+    const board = stubBoard(at);
+    // Two email contacts of general are past an SLA due time: the queue's row and its email row count them.
+    board.queues = board.queues.map((row) =>
+      row.queue === 'general' && row.channel !== 'chat' ? { ...row, slaBreached: 2 } : row,
+    );
+    board.alerts.push({
+      kind: 'sla-breach',
+      queue: 'general',
+      channel: 'email',
+      message: '2 contacts are past an SLA due time',
+      since: at.toISOString(),
+    });
+    stub.push(board);
+
+    await expect.poll(() => cell(page, 'general', 'slaBreached').textContent()).toBe('2');
+    expect(await cell(page, 'general', 'slaBreached').getAttribute('data-breached')).toBe('true');
+    expect(await cell(page, 'billing', 'slaBreached').textContent()).toBe('0');
+    expect(await cell(page, 'billing', 'slaBreached').getAttribute('data-breached')).toBe('false');
+    expect(await page.locator('th', { hasText: 'SLA breached' }).first().getAttribute('title')).toContain(
+      'past its due time',
+    );
+    // The longest wait is marked against the row's own alert limit (60 s here), not a multiple of the threshold.
+    expect(await cell(page, 'general', 'longestWait').getAttribute('data-over-limit')).toBe('true');
+    expect(await cell(page, 'billing', 'longestWait').getAttribute('data-over-limit')).toBe('false');
+
+    // The alert is listed with its kind, announced, and carried by the (expanded) email row.
+    await expect
+      .poll(() => page.getByTestId('alert-announcer').textContent())
+      .toBe('New alert: general (email): 2 contacts are past an SLA due time');
+    const alert = page.locator('[data-testid="board-alert"][data-kind="sla-breach"]');
+    expect(await alert.textContent()).toContain('SLA breach');
+    expect(await alert.textContent()).toContain('general · email 2 contacts are past an SLA due time');
+    const general = page.locator('[data-testid="queue-row"][data-queue="general"]');
+    const email = general.locator('[data-testid="queue-channel-row"][data-channel="email"]');
+    expect(await email.getAttribute('class')).toContain('alerting');
+    expect(await email.locator('[data-figure="slaBreached"]').textContent()).toBe('2');
+    expect(await general.getByTestId('row-alert').last().textContent()).toContain(
+      '2 contacts are past an SLA due time',
+    );
+    await saveScreenshot(page, 'supervisor-dashboard-sla');
   });
 
   it('says the board is stale after 5 s without one, and when the connection is lost', async () => {

@@ -232,6 +232,33 @@ export interface WaitingContact {
   queuedAt: string;
 }
 
+export type SlaMetric = 'firstResponse' | 'nextResponse' | 'resolution';
+
+/**
+ * How a clock stands: running (before its warning), warning, breached (running past due); stopped: met (in
+ * time), missed (late), cancelled (a response clock stopped by a close before it fell due).
+ */
+export type SlaStatus = 'running' | 'warning' | 'breached' | 'met' | 'missed' | 'cancelled';
+
+/**
+ * One of an interaction's service-level clocks (`GET /api/interactions/:id/sla`). `warnAt` and `dueAt` are
+ * wall-clock instants (business hours already counted): the console counts down to them.
+ */
+export interface SlaClock {
+  metric: SlaMetric;
+  /** "first response", "next response #2", "resolution". */
+  label: string;
+  cycle: number;
+  queue: string;
+  targetSeconds: number;
+  startedAt: string;
+  warnAt: string;
+  dueAt: string;
+  stoppedAt: string | null;
+  /** As of `asOf`, the server's clock. */
+  status: SlaStatus;
+}
+
 export class ApiError extends Error {
   constructor(
     readonly status: number,
@@ -360,6 +387,9 @@ export const api = {
       'GET',
       `/api/customers/${id(customerId)}/duplicate-suggestions`,
     ),
+  /** The interaction's SLA clocks, each with its status at `asOf` (the server's now). */
+  slaClocks: (interactionId: string) =>
+    request<{ asOf: string; clocks: SlaClock[] }>('GET', `/api/interactions/${id(interactionId)}/sla`),
   transferTargets: (interactionId: string) =>
     request<{ channel: string; queue: string | null; agents: TransferTarget[] }>(
       'GET',

@@ -120,6 +120,19 @@ export function createLiveBoardRepository(db: Kysely<Database>) {
       }));
     },
 
+    /** Open contacts with an SLA clock running past its due time, per queue and channel (src/sla/). */
+    async slaBreached(): Promise<{ queue: string; channel: Channel; breached: number }[]> {
+      const rows = await db
+        .selectFrom('sla_clocks')
+        .select(['queue', 'channel'])
+        .select(sql<number>`count(distinct interaction_id)::int`.as('breached'))
+        .where('stopped_at', 'is', null)
+        .where('due_at', '<=', sql<Date>`now()`)
+        .groupBy(['queue', 'channel'])
+        .execute();
+      return rows.map((r) => ({ queue: r.queue, channel: r.channel as Channel, breached: r.breached }));
+    },
+
     /** The contacts waiting in one queue now, longest waiting first (for a supervisor to move or assign). */
     async waitingIn(
       queue: string,

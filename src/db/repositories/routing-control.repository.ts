@@ -269,10 +269,15 @@ export function createRoutingControlRepository(db: Kysely<Database>) {
           })
           .where('id', '=', request.interactionId)
           .execute();
+        const holder = current.status === 'assigned' ? current.assignee_id : null;
         await appendEvent(trx, request.interactionId, current.channel, request.actor, 'interaction.closed', {
           reason: request.reason,
           ...(request.disposition !== null && { disposition: request.disposition }),
           ...(wasWaiting && { wasWaiting: true }),
+          ...(holder && { agentId: holder }),
+          ...(released?.agentId === holder &&
+            released?.state === 'wrap_up' &&
+            released.wrapUpUntil !== null && { wrapUpUntil: released.wrapUpUntil }),
         });
         return {
           status: 'closed',
@@ -514,7 +519,7 @@ export function createRoutingControlRepository(db: Kysely<Database>) {
       events: readonly InteractionEventPayloads['routing.escalated'][];
     }): Promise<boolean> {
       return db.transaction().execute(async (trx) => {
-        const { rows } = await sql<{ channel: Channel }>`
+        const { rows } = await sql<{ channel: Channel; priority: number }>`
           update interactions set
             priority = priority + ${request.raiseBy}::int,
             relax_levels = case when ${request.moveTo}::text is null then relax_levels + ${request.relaxBy}::int else 0 end,
@@ -527,7 +532,7 @@ export function createRoutingControlRepository(db: Kysely<Database>) {
             updated_at = now()
           where id = ${request.interactionId} and status = 'queued' and queue = ${request.queue}
             and escalation_step = ${request.fromStep}::int
-          returning channel
+          returning channel, priority
         `.execute(trx);
         const row = rows[0];
         if (!row) return false;
@@ -538,7 +543,7 @@ export function createRoutingControlRepository(db: Kysely<Database>) {
             row.channel,
             { type: 'system', id: null },
             'routing.escalated',
-            payload,
+            { ...payload, priority: row.priority },
           );
         return true;
       });

@@ -40,10 +40,14 @@ import {
   type RuleSet,
   type RuleSpec,
   type SkillRequirement,
+  type SlaMetric,
+  type SlaPolicy,
+  slaMetrics,
   type TimeWindow,
   type Weekday,
 } from './rules.schema.js';
 import { keywordWords } from './rule-matcher.js';
+import { parseDuration } from './business-time.js';
 import {
   ivrDefaults,
   type IvrFlow,
@@ -677,6 +681,14 @@ function resolveQueues(
           break;
       }
     });
+    const sla = resolveSla(
+      spec,
+      calendar,
+      origin,
+      context,
+      (target, where, what) => checkQueueRef(target, name, where, what),
+      report,
+    );
     queues.set(name, {
       name,
       strategy: spec.strategy,
@@ -686,6 +698,11 @@ function resolveQueues(
       offerTimeoutSeconds: spec.offerTimeoutSeconds ?? options.offerTimeoutSeconds,
       wrapUpSeconds: spec.wrapUpSeconds ?? ruleDefaults.wrapUpSeconds,
       serviceLevelSeconds: spec.serviceLevelSeconds ?? ruleDefaults.serviceLevelSeconds,
+      serviceLevelTarget: (spec.serviceLevelTarget ?? ruleDefaults.serviceLevelTarget * 100) / 100,
+      longestWaitAlertSeconds:
+        spec.longestWaitAlertSeconds ??
+        ruleDefaults.longestWaitFactor * (spec.serviceLevelSeconds ?? ruleDefaults.serviceLevelSeconds),
+      sla,
       hours: calendar,
       afterHours: afterHours ?? ruleDefaults.afterHours,
       escalation: spec.escalation ?? [],
@@ -695,6 +712,88 @@ function resolveQueues(
     });
   }
   return queues;
+}
+
+/**
+ * A queue's SLA policies by channel. Refused: a channel the queue does not serve, a channel in two policies, a
+ * policy without targets, a warning no earlier than a target it warns of, a move-to an unknown queue, and
+ * business hours on a queue that has none (say `businessHours: false`: the clocks would run around the clock).
+ */
+function resolveSla(
+  spec: QueueSpec,
+  calendar: Calendar | null,
+  origin: Origin,
+  context: string,
+  checkQueue: (target: string, where: Origin, what: string) => void,
+  report: Report,
+): Map<Channel, SlaPolicy> {
+  const byChannel = new Map<Channel, SlaPolicy>();
+  (spec.sla ?? []).forEach((policySpec, i) => {
+    const policyAt = at(origin, 'sla', i);
+    const duration = (key: 'firstResponse' | 'nextResponse' | 'resolution' | 'warnBefore') => {
+      const text = policySpec[key];
+      if (text === undefined) return undefined;
+      const seconds = parseDuration(text);
+      if (seconds === null || seconds <= 0)
+        report(at(policyAt, key), `${context}: sla ${key} '${text}' is not a duration such as 30m or 4h`);
+      return seconds ?? undefined;
+    };
+    const targets: Partial<Record<SlaMetric, number>> = {};
+    for (const metric of slaMetrics) {
+      const seconds = duration(metric);
+      if (seconds !== undefined && seconds > 0) targets[metric] = seconds;
+    }
+    if (slaMetrics.every((metric) => policySpec[metric] === undefined))
+      report(policyAt, `${context}: an sla policy needs firstResponse, nextResponse or resolution`);
+    const warnBeforeSeconds = duration('warnBefore') ?? null;
+    if (warnBeforeSeconds !== null) {
+      for (const [metric, seconds] of Object.entries(targets)) {
+        if (warnBeforeSeconds >= seconds)
+          report(
+            at(policyAt, 'warnBefore'),
+            `${context}: sla warnBefore ${policySpec.warnBefore} is not shorter than ${metric} ${policySpec[metric as SlaMetric]}`,
+          );
+      }
+    }
+    const isBusinessHours = policySpec.businessHours ?? true;
+    const neverOpens = calendar !== null && Object.values(calendar.weekly).every((day) => !day?.length);
+    if (isBusinessHours && neverOpens)
+      report(
+        at(policyAt, 'businessHours'),
+        `${context}: sla counted in business hours, but calendar '${calendar.name}' never opens`,
+      );
+    if (spec.hours === undefined && policySpec.businessHours === true)
+      report(
+        at(policyAt, 'businessHours'),
+        `${context}: sla businessHours needs the queue's hours (the queue is always open)`,
+      );
+    const actions = (key: 'onWarning' | 'onBreach') =>
+      (policySpec[key] ?? []).map((action, j) => {
+        if (action.action === 'move-to')
+          checkQueue(action.queue, at(policyAt, key, j, 'queue'), `${context}: sla ${key} moves to`);
+        return action;
+      });
+    const listed = policySpec.channels === undefined ? spec.channels : [policySpec.channels].flat();
+    const policy: SlaPolicy = {
+      channels: listed,
+      targets,
+      warnBeforeSeconds,
+      isBusinessHours,
+      onWarning: actions('onWarning'),
+      onBreach: actions('onBreach'),
+    };
+    for (const channel of listed) {
+      if (!spec.channels.includes(channel))
+        report(
+          at(policyAt, 'channels'),
+          `${context}: sla for '${channel}', a channel the queue does not serve`,
+        );
+      else if (byChannel.has(channel))
+        report(at(policyAt, 'channels'), `${context}: '${channel}' is in two sla policies`);
+      else byChannel.set(channel, policy);
+    }
+  });
+  return byChannel;
 }
 
 /** Labels defaulted to the code; a code listed twice is refused. */

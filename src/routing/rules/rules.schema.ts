@@ -155,6 +155,55 @@ export const DispositionSpec = Type.Object(
 export const DispositionsSpec = Type.Array(DispositionSpec, { minItems: 1 });
 export type DispositionSpec = Static<typeof DispositionSpec>;
 
+/**
+ * A span of time written compactly: `90s`, `30m`, `4h`, `1h30m`, `3d` (a day is 24 hours of counted time, so
+ * `3d` in business hours is 72 business hours, not three working days). Parsed by business-time.ts.
+ */
+export const DurationSpec = Type.String({
+  pattern: '^([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?$',
+  minLength: 2,
+  description: "a duration such as '90s', '30m', '4h', '1h30m' or '3d'",
+});
+
+export const slaMetrics = ['firstResponse', 'nextResponse', 'resolution'] as const;
+export type SlaMetric = (typeof slaMetrics)[number];
+
+/** What a warning or a breach does. Tagged by `action`. */
+export const SlaActionSpec = Type.Union([
+  /** A waiting contact moves up its queue (a contact someone holds is left as it is). */
+  Type.Object(
+    { action: Type.Literal('raise-priority'), by: Type.Integer({ minimum: 1, maximum: 1000 }) },
+    { additionalProperties: false },
+  ),
+  /** A waiting contact moves to another queue (escalated); its routing starts over there. */
+  Type.Object({ action: Type.Literal('move-to'), queue: Name('queue') }, { additionalProperties: false }),
+  /** Supervisors are told: on the dashboard, and by email when SUPERVISOR_ALERT_EMAIL is set. */
+  Type.Object({ action: Type.Literal('alert') }, { additionalProperties: false }),
+]);
+export type SlaAction = Static<typeof SlaActionSpec>;
+
+/**
+ * A service-level agreement for some of a queue's channels: how soon each contact gets its first answer, each
+ * further answer, and its resolution, counted in the queue's business hours unless `businessHours: false`.
+ */
+export const SlaPolicySpec = Type.Object(
+  {
+    /** The channels it covers; default: every channel of the queue (a channel in one policy only). */
+    channels: Type.Optional(OneOrMany(ChannelSpec)),
+    firstResponse: Type.Optional(DurationSpec),
+    nextResponse: Type.Optional(DurationSpec),
+    resolution: Type.Optional(DurationSpec),
+    /** A warning this long before each target falls due; default: when three quarters of it have passed. */
+    warnBefore: Type.Optional(DurationSpec),
+    /** false: the clocks run around the clock (default true: only in the queue's hours). */
+    businessHours: Type.Optional(Type.Boolean()),
+    onWarning: Type.Optional(Type.Array(SlaActionSpec)),
+    onBreach: Type.Optional(Type.Array(SlaActionSpec)),
+  },
+  { additionalProperties: false },
+);
+export type SlaPolicySpec = Static<typeof SlaPolicySpec>;
+
 export const SkillName = Type.String({
   pattern: '^[a-z0-9_.-]{1,40}$',
   description: "a skill name: lower-case letters, digits, '.', '-' and '_', at most 40",
@@ -178,6 +227,12 @@ export const QueueSpec = Type.Object(
     wrapUpSeconds: Type.Optional(Seconds(3600)),
     /** A contact answered within this many seconds counts as within service level. */
     serviceLevelSeconds: Type.Optional(PositiveSeconds(86_400 * 7)),
+    /** The service level (percent answered within serviceLevelSeconds) the queue aims at; default 80. */
+    serviceLevelTarget: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
+    /** The dashboard alerts when a contact has waited this long; default three times serviceLevelSeconds. */
+    longestWaitAlertSeconds: Type.Optional(PositiveSeconds(86_400 * 7)),
+    /** Service-level agreements: first response, next response and resolution targets per channel. */
+    sla: Type.Optional(Type.Array(SlaPolicySpec)),
     /** A calendar name; no hours: always open. */
     hours: Type.Optional(Name('calendar')),
     afterHours: Type.Optional(AfterHoursSpec),
@@ -328,6 +383,17 @@ export interface Disposition {
   label: string;
 }
 
+/** A resolved SLA policy: targets in seconds (of business time unless `isBusinessHours` is false). */
+export interface SlaPolicy {
+  channels: readonly Channel[];
+  targets: Readonly<Partial<Record<SlaMetric, number>>>;
+  /** Seconds before each target's due time that its warning falls; null: a quarter of the target. */
+  warnBeforeSeconds: number | null;
+  isBusinessHours: boolean;
+  onWarning: readonly SlaAction[];
+  onBreach: readonly SlaAction[];
+}
+
 export interface Queue {
   name: QueueName;
   strategy: StrategyName;
@@ -337,6 +403,11 @@ export interface Queue {
   offerTimeoutSeconds: number;
   wrapUpSeconds: number;
   serviceLevelSeconds: number;
+  /** 0-1: the share answered within serviceLevelSeconds the queue aims at (dashboard alert under it). */
+  serviceLevelTarget: number;
+  longestWaitAlertSeconds: number;
+  /** By channel; a channel without a policy has no SLA clocks. */
+  sla: ReadonlyMap<Channel, SlaPolicy>;
   /** null: always open. */
   hours: Calendar | null;
   afterHours: AfterHoursAction;
@@ -412,11 +483,15 @@ export const ruleDefaults = {
   },
   wrapUpSeconds: 30,
   serviceLevelSeconds: 20,
+  serviceLevelTarget: 0.8,
+  longestWaitFactor: 3,
   afterHours: { action: 'queue' },
 } as const satisfies {
   options: RoutingOptions;
   capacity: Record<Channel, ChannelCapacity>;
   wrapUpSeconds: number;
   serviceLevelSeconds: number;
+  serviceLevelTarget: number;
+  longestWaitFactor: number;
   afterHours: AfterHoursAction;
 };

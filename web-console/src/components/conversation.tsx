@@ -7,6 +7,7 @@ import { CallPanel } from './call-panel.js';
 import { Composer } from './composer.js';
 import { CustomerCard } from './customer-card.js';
 import { othersOnEmail, replySubject } from './email-message.js';
+import { SlaClocks } from './sla-clocks.js';
 import { Timeline } from './timeline.js';
 import { TransferPanel } from './transfer-panel.js';
 import { WhyRouted } from './why-routed.js';
@@ -20,9 +21,9 @@ interface Loaded {
 
 /**
  * One interaction in the customer's whole timeline (every channel, this conversation marked), the composer,
- * the visitor's typing, why it came to this agent, and wrap-up (close with a disposition) and transfer. A
- * voice contact also shows its call (call-panel.tsx). An interaction someone else holds is read-only
- * (supervisors may act on any).
+ * the visitor's typing, its SLA clocks (sla-clocks.tsx), why it came to this agent, and wrap-up (close with
+ * a disposition) and transfer. A voice contact also shows its call (call-panel.tsx). An interaction someone
+ * else holds is read-only (supervisors may act on any).
  */
 export function Conversation(props: {
   interactionId: string;
@@ -194,6 +195,7 @@ export function Conversation(props: {
           {interaction.queue ? ` · ${interaction.queue}` : ''} · priority {interaction.priority}
         </span>
       </header>
+      <SlaClocks interactionId={interactionId} revision={props.revision} />
       <div class="conversation-body">
         <div class="conversation-main">
           {timeline.events ? (

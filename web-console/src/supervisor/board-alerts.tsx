@@ -1,11 +1,12 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { BoardAlert } from '../../../src/realtime/supervisor-events.js';
-import { alertKey } from './figures.js';
+import { alertKey, alertKindLabels } from './figures.js';
 
 const keyOf = (alert: BoardAlert) => `${alert.kind}|${alertKey(alert.queue, alert.channel)}`;
 
 /**
- * The board's alerts, listed, and a polite live region that announces the ones that are new since the last
+ * The board's alerts (service level under target, a wait past the limit, contacts past an SLA due time),
+ * each listed with its kind, and a polite live region that announces the ones that are new since the last
  * board (an alert that stays is not announced again at every push; one that clears and comes back is).
  */
 export function BoardAlerts({ alerts }: { alerts: readonly BoardAlert[] }) {
@@ -33,7 +34,13 @@ export function BoardAlerts({ alerts }: { alerts: readonly BoardAlert[] }) {
       {alerts.length > 0 && (
         <ul>
           {alerts.map((alert) => (
-            <li key={keyOf(alert)} class={`board-alert ${alert.kind}`} data-testid="board-alert">
+            <li
+              key={keyOf(alert)}
+              class={`board-alert ${alert.kind}`}
+              data-testid="board-alert"
+              data-kind={alert.kind}
+            >
+              <span class="alert-kind">{alertKindLabels[alert.kind]}</span>
               <strong>
                 {alert.queue}
                 {alert.channel ? ` · ${alert.channel}` : ''}

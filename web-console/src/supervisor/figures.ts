@@ -42,6 +42,17 @@ export const secondsSince = (received: ReceivedBoard, since: string, now: number
 export const tickingWait = (received: ReceivedBoard, longest: number | null, now: number): number | null =>
   longest === null ? null : longest + Math.max(0, now - received.receivedAt) / 1000;
 
+/** The longest wait is past the queue's longest-wait alert limit (as the server raises its alert: over, not at). */
+export const isWaitOverLimit = (wait: number | null, waitAlertSeconds: number | undefined): boolean =>
+  wait !== null && waitAlertSeconds !== undefined && wait > waitAlertSeconds;
+
+/** What each kind of alert is about, said before its message. */
+export const alertKindLabels: Record<BoardAlert['kind'], string> = {
+  'service-level': 'Service level',
+  'longest-wait': 'Longest wait',
+  'sla-breach': 'SLA breach',
+};
+
 /** Alerts keyed by queue and channel ('' for a queue's row over all its channels). */
 export const alertKey = (queue: string, channel: string | null) => `${queue}|${channel ?? ''}`;
 
@@ -57,7 +68,9 @@ export function alertsByRow(alerts: readonly BoardAlert[]): Map<string, BoardAle
 export const figureDefinitions = {
   waitingNow: 'Contacts in the queue now: entered and not yet answered, abandoned, closed or moved.',
   longestWait:
-    'How long the longest-waiting contact now in the queue has waited here. Ticks between updates.',
+    'How long the longest-waiting contact now in the queue has waited here. Ticks between updates; marked past the queue’s longest-wait alert limit.',
+  slaBreached:
+    'Open contacts in the queue with an SLA clock (first response, next response or resolution) running past its due time.',
   offered:
     'Contacts that entered the queue today, counted when they entered: new, reopened, transferred in and after-hours ones.',
   answered:

@@ -3,8 +3,10 @@ import type { BoardAlert, QueueBoardRow } from '../../../src/realtime/supervisor
 import { ContactMover } from './contact-mover.js';
 import {
   alertKey,
+  alertKindLabels,
   alertsByRow,
   figureDefinitions as defs,
+  isWaitOverLimit,
   percent,
   seconds,
   tickingWait,
@@ -35,7 +37,8 @@ export function DayCells(props: {
     | 'asaSeconds'
     | 'ahtSeconds'
     | 'abandonRate'
-  >;
+  > &
+    Partial<Pick<QueueBoardRow, 'waitAlertSeconds' | 'slaBreached'>>;
   received: ReceivedBoard;
   now: number;
   /** The target to judge the service level by (queue rows only). */
@@ -43,14 +46,36 @@ export function DayCells(props: {
 }) {
   const { row, target } = props;
   const isUnder = (ratio: number | null) => target !== undefined && ratio !== null && ratio < target;
+  const wait = tickingWait(props.received, row.longestWaitSeconds, props.now);
+  // Queue rows only: the wait past the queue's alert limit, and the contacts past an SLA due time.
+  const isWaitLong = isWaitOverLimit(wait, row.waitAlertSeconds);
+  const hasBreaches = (row.slaBreached ?? 0) > 0;
   return (
     <>
       <td class="big" data-figure="waitingNow">
         {row.waitingNow}
       </td>
-      <td class="big" data-figure="longestWait">
-        {seconds(tickingWait(props.received, row.longestWaitSeconds, props.now))}
+      <td
+        class={isWaitLong ? 'big over-limit' : 'big'}
+        data-figure="longestWait"
+        data-over-limit={row.waitAlertSeconds === undefined ? undefined : isWaitLong}
+        title={
+          row.waitAlertSeconds === undefined
+            ? undefined
+            : `Alert past ${seconds(row.waitAlertSeconds)}${isWaitLong ? ': over the limit' : ''}`
+        }
+      >
+        {seconds(wait)}
       </td>
+      {row.slaBreached !== undefined && (
+        <td
+          class={hasBreaches ? 'big sla-breached' : 'big'}
+          data-figure="slaBreached"
+          data-breached={hasBreaches}
+        >
+          {row.slaBreached}
+        </td>
+      )}
       <td data-figure="offered">{row.offered}</td>
       <td data-figure="answered">{row.answered}</td>
       <td data-figure="abandoned">{row.abandoned}</td>
@@ -71,9 +96,9 @@ export function DayCells(props: {
 }
 
 /** The header row above the figures' headers: what is live now, what counts over today. */
-export const dayGroupHeaders = (
+const groupHeaders = (hasSla: boolean) => (
   <>
-    <th scope="colgroup" colSpan={2} class="group">
+    <th scope="colgroup" colSpan={hasSla ? 3 : 2} class="group">
       Now
     </th>
     <th scope="colgroup" colSpan={8} class="group">
@@ -82,10 +107,12 @@ export const dayGroupHeaders = (
   </>
 );
 
-export const dayHeaders = (
+/** The headers of DayCells' figures; `hasSla`: with the queue rows' SLA breached column. */
+const headers = (hasSla: boolean) => (
   <>
     <Th label="Waiting" definition={defs.waitingNow} />
     <Th label="Longest wait" definition={defs.longestWait} />
+    {hasSla && <Th label="SLA breached" definition={defs.slaBreached} />}
     <Th label="Offered" definition={defs.offered} />
     <Th label="Answered" definition={defs.answered} />
     <Th label="Abandoned" definition={defs.abandoned} />
@@ -96,6 +123,10 @@ export const dayHeaders = (
     <Th label="Abandon rate" definition={defs.abandonRate} />
   </>
 );
+
+/** For the channel board (no SLA column). */
+export const dayGroupHeaders = groupHeaders(false);
+export const dayHeaders = headers(false);
 
 function Staffing({ staffing }: { staffing: QueueBoardRow['staffing'] }) {
   return (
@@ -125,7 +156,11 @@ function AlertNotes({ alerts, columns }: { alerts: BoardAlert[] | undefined; col
     <tr class="alert-note">
       <td colSpan={columns} data-testid="row-alert">
         {alerts.map((alert) => (
-          <span key={alert.kind} class={`board-alert-inline ${alert.kind}`}>
+          <span
+            key={alert.kind}
+            class={`board-alert-inline ${alert.kind}`}
+            title={alertKindLabels[alert.kind]}
+          >
             ⚠ {alert.message}
           </span>
         ))}
@@ -134,12 +169,14 @@ function AlertNotes({ alerts, columns }: { alerts: BoardAlert[] | undefined; col
   );
 }
 
-const columns = 17;
+const columns = 18;
 
 /**
  * Queues as the wallboard's main table: one row per queue over all its channels, expandable into a row per
  * channel and the queue's waiting contacts (to assign or move). A row with an alert (service level under
- * target, a wait past the limit) is highlighted and carries the alert's message.
+ * target, a wait past the limit, contacts past an SLA due time) is highlighted and carries the alert's
+ * message; the longest wait past the queue's limit and a non-zero SLA breached count are marked in their
+ * cells.
  */
 export function QueueBoard({ received, now }: { received: ReceivedBoard; now: number }) {
   const { board } = received;
@@ -162,7 +199,7 @@ export function QueueBoard({ received, now }: { received: ReceivedBoard; now: nu
         <thead>
           <tr class="groups">
             <td />
-            {dayGroupHeaders}
+            {groupHeaders(true)}
             <th scope="colgroup" colSpan={5} class="group">
               Staffing now
             </th>
@@ -170,7 +207,7 @@ export function QueueBoard({ received, now }: { received: ReceivedBoard; now: nu
           </tr>
           <tr>
             <th scope="col">Queue</th>
-            {dayHeaders}
+            {headers(true)}
             <Th label="Staffed" definition={defs.staffed} />
             <Th label="Avail." definition={defs.available} />
             <Th label="On contact" definition={defs.onContact} />
@@ -270,6 +307,7 @@ export function Definitions() {
   const entries: [string, string][] = [
     ['Waiting', defs.waitingNow],
     ['Longest wait', defs.longestWait],
+    ['SLA breached', defs.slaBreached],
     ['Offered', defs.offered],
     ['Answered', defs.answered],
     ['Abandoned', defs.abandoned],
