@@ -11,6 +11,7 @@ import * as phoneChannel from './2026-11-26_phone_channel.js';
 import * as faxChannel from './2026-11-27_fax_channel.js';
 import * as reportRollups from './2026-11-28_report_rollups.js';
 import * as slaPolicies from './2026-11-29_sla_policies.js';
+import * as reportFigures from './2026-11-30_report_figures.js';
 
 /*
  * Every migration, by name, in the order they apply. A new migration is a new file plus one line here;
@@ -30,4 +31,5 @@ export const migrations: Record<string, Migration> = {
   '2026-11-27_fax_channel': faxChannel,
   '2026-11-28_report_rollups': reportRollups,
   '2026-11-29_sla_policies': slaPolicies,
+  '2026-11-30_report_figures': reportFigures,
 };

@@ -228,6 +228,23 @@ export interface ReportHoursTable {
   handled: number;
   talk_seconds: number;
   wrap_up_seconds: number;
+  first_responses: number;
+  first_response_seconds: number;
+  resolved: number;
+  resolved_after_reopen: number;
+  resolution_seconds: number;
+}
+
+export interface ReportIvrHoursTable {
+  hour: Date;
+  flow: string;
+  ivr_calls: number;
+  self_served: number;
+  abandoned: number;
+  to_agent: number;
+  to_callback: number;
+  to_voicemail: number;
+  closed: number;
 }
 
 export interface ReportAgentHoursTable {
@@ -389,6 +406,7 @@ export interface Database {
   fax_sends: FaxSendsTable;
   report_hours: ReportHoursTable;
   report_agent_hours: ReportAgentHoursTable;
+  report_ivr_hours: ReportIvrHoursTable;
   report_rollup_state: ReportRollupStateTable;
   sla_clocks: SlaClocksTable;
   sla_sweep_state: SlaSweepStateTable;

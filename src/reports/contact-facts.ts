@@ -40,8 +40,8 @@ export interface AgentStateChange {
 }
 
 /**
- * The queue of a visit the log does not name: an escalation's move-to (routing.escalated does not say where
- * to) when no later event names the queue, or work assigned by hand before the contact was ever queued.
+ * The queue of a visit the log does not name: an escalation's move-to logged before 2026-11-29 (without
+ * movedTo) when no later event names the queue, or work assigned by hand before the contact was ever queued.
  */
 export const unknownQueue = '(unknown queue)';
 
@@ -63,7 +63,10 @@ export type VisitOutcome = 'answered' | 'abandoned' | 'transferred' | 'closed' |
 export interface QueueVisit {
   queue: QueueName;
   channel: Channel;
-  /** As set when the contact entered the queue (escalation's later raises are not logged with an amount). */
+  /**
+   * As set when the contact entered the queue; a raise-priority escalation during the visit changes the
+   * priority of the visits that follow, not this one's.
+   */
   priority: number;
   entry: VisitEntry;
   enteredAt: Date;
@@ -100,11 +103,62 @@ export interface Handling {
   wrapUpEndedAt: Date | null;
 }
 
+/**
+ * The first reply an agent sent (message.sent with an agentId, not an automatic acknowledgment or
+ * transcript): the first-response clock stops there. Its queue is the queue of the handling it was sent in
+ * (the queue the contact was answered from), else the last queue the contact waited in.
+ */
+export interface FirstResponse {
+  at: Date;
+  agentId: AgentId;
+  queue: QueueName;
+}
+
+/**
+ * A close of a contact an agent held (interaction.closed while a handling was open): the resolution clock
+ * stops there. A close while waiting (an abandon, an after-hours close, self-service) resolves nothing.
+ */
+export interface Resolution {
+  at: Date;
+  /** The agent who held it (interaction.closed's agentId when the log names it). */
+  agentId: AgentId;
+  /** The queue it was answered from. */
+  queue: QueueName;
+  /** The contact had been reopened before this close: its earlier close was counted already. */
+  isAfterReopen: boolean;
+}
+
+/**
+ * How a call left the IVR: the caller was served by it (`self-served`: the flow ended in a hangup step, or
+ * the caller hung up after a lookup answered them), hung up mid-menu (`abandoned`), was handed to people
+ * (`agent`, `callback`, `voicemail`: ivr.handedOff), or the contact was closed by an agent or the system.
+ */
+export type IvrOutcome = 'self-served' | 'abandoned' | 'agent' | 'callback' | 'voicemail' | 'closed';
+
+/** A call's time in the IVR, from its first ivr.step (or hand-off) to leaving it. */
+export interface IvrVisit {
+  /** The flow of its first step ('' when only the hand-off was logged so far). */
+  flow: string;
+  enteredAt: Date;
+  /** Null while the caller is still in the IVR. */
+  leftAt: Date | null;
+  outcome: IvrOutcome | null;
+}
+
 export interface ContactFacts {
   interactionId: InteractionId;
   channel: Channel;
+  /** interaction.created's direction; null when the log given starts later. */
+  direction: 'inbound' | 'outbound' | null;
+  /** interaction.created's time (the first customer message of an inbound contact), else the first event's. */
+  createdAt: Date;
   visits: QueueVisit[];
   handlings: Handling[];
+  /** Null until an agent replied. Once per interaction: a reopen does not restart it. */
+  firstResponse: FirstResponse | null;
+  resolutions: Resolution[];
+  /** Null for a contact that never met the IVR. */
+  ivr: IvrVisit | null;
 }
 
 /**
@@ -122,12 +176,13 @@ export function buildContactFacts(
   for (const event of events) {
     let builder = builders.get(event.interactionId);
     if (builder === undefined) {
-      builder = new ContactBuilder(event.interactionId, event.channel);
+      builder = new ContactBuilder(event.interactionId, event.channel, event.occurredAt);
       builders.set(event.interactionId, builder);
       contacts.push(builder.facts);
     }
     builder.apply(event);
   }
+  for (const builder of builders.values()) builder.finish();
   attachWrapUps(contacts, agentChanges);
   return contacts;
 }
@@ -143,16 +198,59 @@ class ContactBuilder {
   #nextEntry: VisitEntry = 'new';
   /** The waiting customer accepted a suggested answer: the close that follows is self-service. */
   #isSelfServed = false;
+  #isReopened = false;
+  /**
+   * What the IVR's outcome is decided from once every event is in (finish): the step log reaches the
+   * interaction log in batches after the turn (channels/phone/step-log.ts), so a caller's last steps can
+   * follow the close in log order while keeping the turn's time.
+   */
+  #ivr: {
+    handedOff: { at: Date; to: 'agent' | 'callback' | 'voicemail' } | null;
+    close: { at: Date; actorType: ActorType; reason: string | undefined } | null;
+    isServed: boolean;
+  } = { handedOff: null, close: null, isServed: false };
 
-  constructor(interactionId: InteractionId, channel: Channel) {
-    this.facts = { interactionId, channel, visits: [], handlings: [] };
+  constructor(interactionId: InteractionId, channel: Channel, firstAt: Date) {
+    this.facts = {
+      interactionId,
+      channel,
+      direction: null,
+      createdAt: firstAt,
+      visits: [],
+      handlings: [],
+      firstResponse: null,
+      resolutions: [],
+      ivr: null,
+    };
   }
 
   apply(event: LogEvent): void {
     const at = event.occurredAt;
     switch (event.type) {
+      case 'interaction.created':
+        this.facts.direction = event.payload.direction;
+        this.facts.createdAt = at;
+        break;
       case 'interaction.reopened':
         this.#nextEntry = 'reopened';
+        this.#isReopened = true;
+        break;
+      case 'message.sent': {
+        const { agentId, automatic } = event.payload;
+        if (this.facts.firstResponse !== null || agentId === undefined || automatic !== undefined) break;
+        this.facts.firstResponse = { at, agentId, queue: this.#handling?.queue ?? this.#queue };
+        break;
+      }
+      case 'ivr.step': {
+        const { flow, kind, outcome } = event.payload;
+        this.#ivrVisit(at, flow);
+        if (kind === 'hangup' || (kind === 'lookup' && outcome === 'answered')) this.#ivr.isServed = true;
+        break;
+      }
+      case 'ivr.handedOff':
+        this.#ivrVisit(at, event.payload.flow);
+        if (this.#ivr.handedOff === null && this.#ivr.close === null)
+          this.#ivr.handedOff = { at, to: event.payload.to };
         break;
       case 'routing.queued': {
         const { queue, priority, isQueueOpen } = event.payload;
@@ -177,24 +275,67 @@ class ContactBuilder {
           this.#enter(payload.toQueue, event.channel, at, 'transfer', this.#priority);
         break;
       }
-      case 'routing.escalated':
-        // The log names the queue moved from, not the one moved to: a later offer or transfer names it.
-        if (event.payload.action === 'move-to' && this.#visit !== null)
-          this.#enter(unknownQueue, event.channel, at, 'escalation', this.#priority);
+      case 'routing.escalated': {
+        // Logs before 2026-11-29 name neither the queue moved to nor the new priority: a later offer or
+        // transfer names the queue, and the visit keeps the priority it entered with.
+        const { action, movedTo, priority } = event.payload;
+        if (priority !== undefined) this.#priority = priority;
+        if (action === 'move-to' && this.#visit !== null)
+          this.#enter(movedTo ?? unknownQueue, event.channel, at, 'escalation', this.#priority);
         break;
+      }
       case 'cannedReply.accepted':
         if (this.#visit !== null) this.#isSelfServed = true;
         break;
-      case 'interaction.closed':
+      case 'interaction.closed': {
         this.#leave(
           at,
           this.#isSelfServed ? 'self-served' : event.actorType === 'customer' ? 'abandoned' : 'closed',
         );
+        const handling = this.#handling;
+        if (handling !== null)
+          this.facts.resolutions.push({
+            at,
+            agentId: event.payload.agentId ?? handling.agentId,
+            queue: handling.queue,
+            isAfterReopen: this.#isReopened,
+          });
         this.#endHandling(at, 'close');
+        if (this.#ivr.handedOff === null && this.#ivr.close === null)
+          this.#ivr.close = { at, actorType: event.actorType, reason: event.payload.reason };
         break;
+      }
       default:
         // Messages, notes, offers declined or withdrawn, calls and IVR steps change no visit or handling.
         break;
+    }
+  }
+
+  /** Decides how the call left the IVR, now that every step is in (see #ivr). */
+  finish(): void {
+    const visit = this.facts.ivr;
+    if (visit === null) return;
+    const { handedOff, close, isServed } = this.#ivr;
+    if (handedOff !== null) {
+      visit.leftAt = handedOff.at;
+      visit.outcome = handedOff.to;
+    } else if (close !== null) {
+      visit.leftAt = close.at;
+      visit.outcome =
+        isServed || close.reason === ivrSelfServedReason
+          ? 'self-served'
+          : close.actorType === 'customer'
+            ? 'abandoned'
+            : 'closed';
+    }
+  }
+
+  #ivrVisit(at: Date, flow: string) {
+    const visit = this.facts.ivr;
+    if (visit === null) this.facts.ivr = { flow, enteredAt: at, leftAt: null, outcome: null };
+    else {
+      if (visit.flow === '') visit.flow = flow;
+      if (at < visit.enteredAt) visit.enteredAt = at;
     }
   }
 
@@ -269,6 +410,9 @@ class ContactBuilder {
     this.#queue = queue;
   }
 }
+
+/** The reason the phone channel closes a call whose IVR flow ended in a hangup step. */
+const ivrSelfServedReason = 'self-served in the IVR';
 
 /**
  * The close and the wrap_up state it starts are written in one transaction (routing-control repository

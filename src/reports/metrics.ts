@@ -8,7 +8,15 @@
  * tally found by two Map lookups; then O(Q x C + A) to sum and shape the rows (queues, channels, agents).
  */
 import type { AgentId, AgentState, Channel } from '../routing/routing.types.js';
-import type { AgentStateChange, ContactFacts, Handling, QueueName, QueueVisit } from './contact-facts.js';
+import type {
+  AgentStateChange,
+  ContactFacts,
+  Handling,
+  InteractionId,
+  IvrOutcome,
+  QueueName,
+  QueueVisit,
+} from './contact-facts.js';
 
 export interface QueueTargets {
   /** A contact answered (or abandoned) after waiting this many seconds or less is within service level. */
@@ -69,6 +77,60 @@ export interface ContactFigures {
   wrapUpSeconds: number;
   /** (talkSeconds + wrapUpSeconds) / handled. */
   averageHandleSeconds: number | null;
+  /** Live, at `asOf`: contacts agents hold, by the queue they were answered from. */
+  heldNow: number;
+  /**
+   * Written channels (all but voice), inbound contacts: first agent replies sent in the window, and the time
+   * from the contact's creation to each, summed.
+   */
+  firstResponses: number;
+  firstResponseSeconds: number;
+  /** firstResponseSeconds / firstResponses. */
+  averageFirstResponseSeconds: number | null;
+  /** Written channels, inbound contacts: closes of held contacts in the window, from creation to close. */
+  resolved: number;
+  /** Of `resolved`: closes of contacts that had been reopened (their earlier close was counted too). */
+  resolvedAfterReopen: number;
+  resolutionSeconds: number;
+  /** resolutionSeconds / resolved. */
+  averageResolutionSeconds: number | null;
+}
+
+/** How calls left the IVR, counted when they left it (README.md, IVR containment). */
+export interface IvrFigures {
+  /** Live, at `asOf`: callers in the IVR. */
+  inIvrNow: number;
+  /** Calls that left the IVR in the window, however they left. */
+  ivrCalls: number;
+  selfServed: number;
+  /** The caller hung up in the IVR without being served (mid-menu). */
+  abandoned: number;
+  toAgent: number;
+  toCallback: number;
+  toVoicemail: number;
+  /** Closed by an agent or the system while in the IVR. */
+  closed: number;
+  /** selfServed / ivrCalls. */
+  containmentRate: number | null;
+  /** abandoned / ivrCalls. */
+  abandonmentRate: number | null;
+}
+
+export interface IvrFlowFigures extends IvrFigures {
+  flow: string;
+}
+
+/** One agent's open work at an instant: contacts assigned to them and not closed. */
+export interface OpenWork {
+  agentId: AgentId;
+  open: number;
+  byChannel: Partial<Record<Channel, number>>;
+  /** The open contact created longest ago, and its age at `asOf` (seconds since its creation). */
+  oldestInteractionId: InteractionId;
+  oldestCreatedAt: Date;
+  oldestAgeSeconds: number;
+  /** The longest the agent has held one of them (seconds since they took it). */
+  longestHeldSeconds: number;
 }
 
 export interface QueueFigures extends ContactFigures {
@@ -116,6 +178,8 @@ export interface Metrics {
   byChannel: ChannelFigures[];
   byQueueChannel: QueueChannelFigures[];
   byAgent: AgentFigures[];
+  ivr: IvrFigures;
+  ivrByFlow: IvrFlowFigures[];
 }
 
 const ratio = (part: number, whole: number) => (whole === 0 ? null : part / whole);
@@ -139,6 +203,12 @@ class Tally {
   handled = 0;
   talkMs = 0;
   wrapUpMs = 0;
+  heldNow = 0;
+  firstResponses = 0;
+  firstResponseMs = 0;
+  resolved = 0;
+  resolvedAfterReopen = 0;
+  resolutionMs = 0;
 
   constructor(readonly targets: QueueTargets) {}
 
@@ -160,6 +230,12 @@ class Tally {
     this.handled += other.handled;
     this.talkMs += other.talkMs;
     this.wrapUpMs += other.wrapUpMs;
+    this.heldNow += other.heldNow;
+    this.firstResponses += other.firstResponses;
+    this.firstResponseMs += other.firstResponseMs;
+    this.resolved += other.resolved;
+    this.resolvedAfterReopen += other.resolvedAfterReopen;
+    this.resolutionMs += other.resolutionMs;
     return this;
   }
 
@@ -188,6 +264,15 @@ class Tally {
       talkSeconds: this.talkMs / 1000,
       wrapUpSeconds: this.wrapUpMs / 1000,
       averageHandleSeconds: this.handled === 0 ? null : (this.talkMs + this.wrapUpMs) / this.handled / 1000,
+      heldNow: this.heldNow,
+      firstResponses: this.firstResponses,
+      firstResponseSeconds: this.firstResponseMs / 1000,
+      averageFirstResponseSeconds:
+        this.firstResponses === 0 ? null : this.firstResponseMs / this.firstResponses / 1000,
+      resolved: this.resolved,
+      resolvedAfterReopen: this.resolvedAfterReopen,
+      resolutionSeconds: this.resolutionMs / 1000,
+      averageResolutionSeconds: this.resolved === 0 ? null : this.resolutionMs / this.resolved / 1000,
     };
   }
 }
@@ -295,7 +380,10 @@ export function computeMetrics(
   const countHandling = (handling: Handling) => {
     const agent = agentOf(handling.agentId);
     const endedMs = handling.endedAt === null ? Infinity : handling.endedAt.getTime();
-    if (handling.startedAt.getTime() <= asOfMs && endedMs > asOfMs) agent.openContacts += 1;
+    if (handling.startedAt.getTime() <= asOfMs && endedMs > asOfMs) {
+      agent.openContacts += 1;
+      tallyOf(handling.queue, handling.channel).heldNow += 1;
+    }
     // Complete when talk ended and the wrap-up its close started (if any) ended too.
     const completedAt = handling.wrapUpStartedAt === null ? handling.endedAt : handling.wrapUpEndedAt;
     if (completedAt === null || !isCounted(completedAt.getTime())) return;
@@ -321,9 +409,46 @@ export function computeMetrics(
     agent.awayMsByReason.set(reason, (agent.awayMsByReason.get(reason) ?? 0) + ms);
   };
 
+  /** First response and resolution: inbound contacts on the written channels (README.md). */
+  const countWritten = (contact: ContactFacts) => {
+    if (contact.channel === 'voice' || contact.direction === 'outbound') return;
+    const createdMs = contact.createdAt.getTime();
+    const reply = contact.firstResponse;
+    if (reply !== null && isCounted(reply.at.getTime())) {
+      const tally = tallyOf(reply.queue, contact.channel);
+      tally.firstResponses += 1;
+      tally.firstResponseMs += reply.at.getTime() - createdMs;
+    }
+    for (const resolution of contact.resolutions) {
+      if (!isCounted(resolution.at.getTime())) continue;
+      const tally = tallyOf(resolution.queue, contact.channel);
+      tally.resolved += 1;
+      if (resolution.isAfterReopen) tally.resolvedAfterReopen += 1;
+      tally.resolutionMs += resolution.at.getTime() - createdMs;
+    }
+  };
+
+  const ivrTallies = new Map<string, IvrTally>();
+  const countIvr = (contact: ContactFacts) => {
+    const visit = contact.ivr;
+    if (visit === null) return;
+    let tally = ivrTallies.get(visit.flow);
+    if (tally === undefined) {
+      tally = newIvrTally();
+      ivrTallies.set(visit.flow, tally);
+    }
+    const leftMs = visit.leftAt === null ? Infinity : visit.leftAt.getTime();
+    if (visit.enteredAt.getTime() <= asOfMs && leftMs > asOfMs) tally.inIvrNow += 1;
+    if (visit.outcome === null || !isCounted(leftMs)) return;
+    tally.ivrCalls += 1;
+    tally[visit.outcome] += 1;
+  };
+
   for (const contact of contacts) {
     for (const visit of contact.visits) countVisit(visit);
     for (const handling of contact.handlings) countHandling(handling);
+    countWritten(contact);
+    countIvr(contact);
   }
   for (const change of agentChanges) {
     const agent = agentOf(change.agentId);
@@ -340,7 +465,85 @@ export function computeMetrics(
     asOf: query.asOf,
     ...rowsOf(tallies, query),
     byAgent: agentRows(agents),
+    ...ivrRows(ivrTallies),
   };
+}
+
+type IvrTally = { inIvrNow: number; ivrCalls: number } & Record<IvrOutcome, number>;
+
+const newIvrTally = (): IvrTally => ({
+  inIvrNow: 0,
+  ivrCalls: 0,
+  'self-served': 0,
+  abandoned: 0,
+  agent: 0,
+  callback: 0,
+  voicemail: 0,
+  closed: 0,
+});
+
+/** The IVR figures of summed counts (the rollups' too): ratios from the sums. */
+export function ivrFigures(tally: IvrTally): IvrFigures {
+  return {
+    inIvrNow: tally.inIvrNow,
+    ivrCalls: tally.ivrCalls,
+    selfServed: tally['self-served'],
+    abandoned: tally.abandoned,
+    toAgent: tally.agent,
+    toCallback: tally.callback,
+    toVoicemail: tally.voicemail,
+    closed: tally.closed,
+    containmentRate: ratio(tally['self-served'], tally.ivrCalls),
+    abandonmentRate: ratio(tally.abandoned, tally.ivrCalls),
+  };
+}
+
+function ivrRows(tallies: Map<string, IvrTally>): { ivr: IvrFigures; ivrByFlow: IvrFlowFigures[] } {
+  const total = newIvrTally();
+  const ivrByFlow = [...tallies.keys()].sort().map((flow): IvrFlowFigures => {
+    const tally = tallies.get(flow)!;
+    for (const key of Object.keys(total) as (keyof IvrTally)[]) total[key] += tally[key];
+    return { flow, ...ivrFigures(tally) };
+  });
+  return { ivr: ivrFigures(total), ivrByFlow };
+}
+
+/**
+ * Each agent's open work at `asOf`: the contacts they hold (taken at or before it, not closed or passed on
+ * by then), from the same facts as every other figure. Agents holding nothing are left out.
+ */
+export function openWorkByAgent(contacts: readonly ContactFacts[], asOf: Date): OpenWork[] {
+  const asOfMs = asOf.getTime();
+  const byAgent = new Map<AgentId, OpenWork>();
+  for (const contact of contacts)
+    for (const handling of contact.handlings) {
+      const startedMs = handling.startedAt.getTime();
+      if (startedMs > asOfMs || (handling.endedAt !== null && handling.endedAt.getTime() <= asOfMs)) continue;
+      const ageSeconds = (asOfMs - contact.createdAt.getTime()) / 1000;
+      const heldSeconds = (asOfMs - startedMs) / 1000;
+      const work = byAgent.get(handling.agentId);
+      if (work === undefined) {
+        byAgent.set(handling.agentId, {
+          agentId: handling.agentId,
+          open: 1,
+          byChannel: { [contact.channel]: 1 },
+          oldestInteractionId: contact.interactionId,
+          oldestCreatedAt: contact.createdAt,
+          oldestAgeSeconds: ageSeconds,
+          longestHeldSeconds: heldSeconds,
+        });
+        continue;
+      }
+      work.open += 1;
+      work.byChannel[contact.channel] = (work.byChannel[contact.channel] ?? 0) + 1;
+      if (ageSeconds > work.oldestAgeSeconds) {
+        work.oldestInteractionId = contact.interactionId;
+        work.oldestCreatedAt = contact.createdAt;
+        work.oldestAgeSeconds = ageSeconds;
+      }
+      work.longestHeldSeconds = Math.max(work.longestHeldSeconds, heldSeconds);
+    }
+  return [...byAgent.values()].sort((a, b) => (a.agentId < b.agentId ? -1 : a.agentId > b.agentId ? 1 : 0));
 }
 
 function rowsOf(tallies: Map<QueueName, Map<Channel, Tally>>, query: MetricsQuery) {

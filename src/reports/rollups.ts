@@ -11,10 +11,12 @@
  */
 import type {
   AgentHourRow,
+  IvrHourRow,
   QueueHourRow,
   ReportGrouping,
   ReportsRepository,
   SummedFigures,
+  SummedIvr,
 } from '../db/repositories/reports.repository.js';
 import { buildContactFacts } from './contact-facts.js';
 import { computeMetrics, type QueueTargets } from './metrics.js';
@@ -84,6 +86,11 @@ export function createReportRollups(deps: {
             handled: row.handled,
             talk_seconds: row.talkSeconds,
             wrap_up_seconds: row.wrapUpSeconds,
+            first_responses: row.firstResponses,
+            first_response_seconds: row.firstResponseSeconds,
+            resolved: row.resolved,
+            resolved_after_reopen: row.resolvedAfterReopen,
+            resolution_seconds: row.resolutionSeconds,
           }))
           .filter((row) => Object.entries(row).some(([k, v]) => k !== 'queue' && k !== 'channel' && v !== 0));
         const agents: AgentHourRow[] = metrics.byAgent
@@ -95,9 +102,27 @@ export function createReportRollups(deps: {
             secondsIn: Object.fromEntries(Object.entries(agent.secondsIn).filter(([, s]) => s > 0)),
           }))
           .filter((a) => a.handled > 0 || Object.keys(a.secondsIn).some((state) => state !== 'offline'));
-        if (!(await deps.reports.saveHour(hour, hourEnd, expected, queues, agents))) return built;
+        const ivr: IvrHourRow[] = metrics.ivrByFlow
+          .filter((row) => row.ivrCalls > 0)
+          .map((row) => ({
+            flow: row.flow,
+            ivr_calls: row.ivrCalls,
+            self_served: row.selfServed,
+            abandoned: row.abandoned,
+            to_agent: row.toAgent,
+            to_callback: row.toCallback,
+            to_voicemail: row.toVoicemail,
+            closed: row.closed,
+          }));
+        if (!(await deps.reports.saveHour(hour, hourEnd, expected, queues, agents, ivr))) return built;
         deps.log.info(
-          { hour: hour.toISOString(), events: events.length, rows: queues.length, agents: agents.length },
+          {
+            hour: hour.toISOString(),
+            events: events.length,
+            rows: queues.length,
+            agents: agents.length,
+            ivrFlows: ivr.length,
+          },
           'report hour rolled up',
         );
         built += 1;
@@ -124,6 +149,18 @@ export function withRatios<T extends SummedFigures>(sum: T) {
     averageSpeedOfAnswerSeconds: ratio(sum.answered_wait_seconds, sum.answered),
     abandonmentRate: ratio(sum.abandoned, sum.answered + sum.abandoned),
     averageHandleSeconds: ratio(sum.talk_seconds + sum.wrap_up_seconds, sum.handled),
+    averageFirstResponseSeconds: ratio(sum.first_response_seconds, sum.first_responses),
+    averageResolutionSeconds: ratio(sum.resolution_seconds, sum.resolved),
+  };
+}
+
+/** The IVR ratios of summed counts, as README.md defines them. */
+export function withIvrRatios<T extends SummedIvr>(sum: T) {
+  const ratio = (a: number, b: number) => (b > 0 ? a / b : null);
+  return {
+    ...sum,
+    containmentRate: ratio(sum.self_served, sum.ivr_calls),
+    ivrAbandonmentRate: ratio(sum.abandoned, sum.ivr_calls),
   };
 }
 

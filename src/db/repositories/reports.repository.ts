@@ -1,7 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { AgentStateChange, LogEvent } from '../../reports/contact-facts.js';
 import type { AgentState, Channel } from '../../routing/routing.types.js';
-import type { Database, ReportHoursTable } from '../tables.js';
+import type { Database, ReportHoursTable, ReportIvrHoursTable } from '../tables.js';
 
 /*
  * The report rollups (src/reports/rollups.ts): what an hour's figures are computed from, the hourly rows
@@ -22,6 +22,13 @@ export interface AgentHourRow {
 
 export type ReportGrouping = 'queue' | 'channel' | 'queue-channel' | 'hour' | 'day';
 
+export type IvrHourRow = Omit<ReportIvrHoursTable, 'hour'>;
+
+/** The IVR counts summed over a group. */
+export type SummedIvr = Omit<ReportIvrHoursTable, 'hour' | 'flow'>;
+
+export type IvrGrouping = 'flow' | 'hour' | 'day';
+
 /** The additive parts of the counted figures, summed over a group. */
 export type SummedFigures = Omit<ReportHoursTable, 'hour' | 'queue' | 'channel'>;
 
@@ -41,7 +48,47 @@ const counted = [
   'handled',
   'talk_seconds',
   'wrap_up_seconds',
+  'first_responses',
+  'first_response_seconds',
+  'resolved',
+  'resolved_after_reopen',
+  'resolution_seconds',
 ] as const satisfies readonly (keyof SummedFigures)[];
+
+const ivrCounted = [
+  'ivr_calls',
+  'self_served',
+  'abandoned',
+  'to_agent',
+  'to_callback',
+  'to_voicemail',
+  'closed',
+] as const satisfies readonly (keyof SummedIvr)[];
+
+/** A group's key: the hour or the day in `timeZone`, as text. */
+const timeKey = (by: 'hour' | 'day', timeZone: string) =>
+  by === 'hour'
+    ? sql<string>`to_char(hour at time zone ${timeZone}, 'YYYY-MM-DD"T"HH24:00')`
+    : sql<string>`to_char(hour at time zone ${timeZone}, 'YYYY-MM-DD')`;
+
+const toLogEvent = (row: {
+  interaction_id: string;
+  type: string;
+  channel: string;
+  actor_type: 'customer' | 'agent' | 'system';
+  actor_id: string | null;
+  payload: Record<string, unknown>;
+  occurred_at: Date;
+}) =>
+  ({
+    interactionId: row.interaction_id,
+    type: row.type,
+    channel: row.channel as Channel,
+    actorType: row.actor_type,
+    actorId: row.actor_id,
+    payload: row.payload,
+    occurredAt: row.occurred_at,
+  }) as LogEvent;
 
 export function createReportsRepository(db: Kysely<Database>) {
   return {
@@ -89,18 +136,79 @@ export function createReportsRepository(db: Kysely<Database>) {
         .orderBy('e.interaction_id')
         .orderBy('e.id')
         .execute();
-      return rows.map(
-        (row) =>
-          ({
-            interactionId: row.interaction_id,
-            type: row.type,
-            channel: row.channel as Channel,
-            actorType: row.actor_type,
-            actorId: row.actor_id,
-            payload: row.payload,
-            occurredAt: row.occurred_at,
-          }) as LogEvent,
-      );
+      return rows.map(toLogEvent);
+    },
+
+    /**
+     * Every event up to `asOf` of the interactions that may be open at `asOf`: created by then and not
+     * closed for good before it. The interactions table only narrows the search (a superset: status and
+     * closed_at as they are now); whether each is open at `asOf` is for its facts to say.
+     */
+    async eventsOpenAt(asOf: Date): Promise<LogEvent[]> {
+      const rows = await db
+        .selectFrom('interaction_events as e')
+        .select([
+          'e.interaction_id',
+          'e.type',
+          'e.channel',
+          'e.actor_type',
+          'e.actor_id',
+          'e.payload',
+          'e.occurred_at',
+        ])
+        .where(
+          'e.interaction_id',
+          'in',
+          db
+            .selectFrom('interactions')
+            .select('id')
+            .where('created_at', '<=', asOf)
+            .where((eb) =>
+              eb.or([eb('status', '<>', 'closed'), eb('closed_at', 'is', null), eb('closed_at', '>', asOf)]),
+            ),
+        )
+        .where('e.occurred_at', '<=', asOf)
+        .orderBy('e.interaction_id')
+        .orderBy('e.id')
+        .execute();
+      return rows.map(toLogEvent);
+    },
+
+    /** Display names of agents, by id (agents not found are left out). */
+    async agentNames(ids: readonly string[]): Promise<Map<string, string>> {
+      if (ids.length === 0) return new Map();
+      const rows = await db
+        .selectFrom('agents')
+        .select(['id', 'display_name'])
+        .where('id', 'in', [...ids])
+        .execute();
+      return new Map(rows.map((row) => [row.id, row.display_name]));
+    },
+
+    /**
+     * The window of one calendar day in `timeZone`: its local midnight to the next (23 or 25 hours across a
+     * daylight-saving change).
+     */
+    async dayWindow(date: string, timeZone: string): Promise<{ from: Date; to: Date }> {
+      const { rows } = await sql<{ from: Date; to: Date }>`
+        select (${date}::date)::timestamp at time zone ${timeZone} as "from",
+               (${date}::date + 1)::timestamp at time zone ${timeZone} as "to"`.execute(db);
+      return rows[0]!;
+    },
+
+    /** Customer merges and undone merges in [from, to), from the audit log (merges are not interaction events). */
+    async countMerges(from: Date, to: Date): Promise<{ merged: number; unmerged: number }> {
+      const row = await db
+        .selectFrom('audit_log')
+        .select([
+          sql<number>`count(*) filter (where action = 'customer.merged')::int`.as('merged'),
+          sql<number>`count(*) filter (where action = 'customer.unmerged')::int`.as('unmerged'),
+        ])
+        .where('action', 'in', ['customer.merged', 'customer.unmerged'])
+        .where('occurred_at', '>=', from)
+        .where('occurred_at', '<', to)
+        .executeTakeFirstOrThrow();
+      return row;
     },
 
     /** Agents' state changes in [from, to), with each agent's last one before `from`, in time order. */
@@ -131,6 +239,7 @@ export function createReportsRepository(db: Kysely<Database>) {
       expected: Date | null,
       queues: QueueHourRow[],
       agents: AgentHourRow[],
+      ivr: IvrHourRow[] = [],
     ): Promise<boolean> {
       return db.transaction().execute(async (trx) => {
         // One rollup at a time across the cluster; the loser sees built_through moved and saves nothing.
@@ -139,6 +248,12 @@ export function createReportsRepository(db: Kysely<Database>) {
         if ((state?.built_through?.getTime() ?? null) !== (expected?.getTime() ?? null)) return false;
         await trx.deleteFrom('report_hours').where('hour', '=', hour).execute();
         await trx.deleteFrom('report_agent_hours').where('hour', '=', hour).execute();
+        await trx.deleteFrom('report_ivr_hours').where('hour', '=', hour).execute();
+        if (ivr.length > 0)
+          await trx
+            .insertInto('report_ivr_hours')
+            .values(ivr.map((row) => ({ ...row, hour })))
+            .execute();
         if (queues.length > 0)
           await trx
             .insertInto('report_hours')
@@ -179,9 +294,7 @@ export function createReportsRepository(db: Kysely<Database>) {
           ? sql<string>`queue`
           : by === 'channel'
             ? sql<string>`channel`
-            : by === 'hour'
-              ? sql<string>`to_char(hour at time zone ${timeZone}, 'YYYY-MM-DD"T"HH24:00')`
-              : sql<string>`to_char(hour at time zone ${timeZone}, 'YYYY-MM-DD')`;
+            : timeKey(by, timeZone);
       const channel = by === 'queue-channel' ? sql<string | null>`channel` : sql<string | null>`null::text`;
       const rows = await db
         .selectFrom('report_hours')
@@ -197,6 +310,43 @@ export function createReportsRepository(db: Kysely<Database>) {
         .orderBy(sql`2`)
         .execute();
       return rows;
+    },
+
+    /** Contacts offered over the hours in [from, to), per queue and local hour of `timeZone`. */
+    async offeredByQueueHour(
+      from: Date,
+      to: Date,
+      timeZone: string,
+    ): Promise<{ queue: string; hour: string; offered: number }[]> {
+      return db
+        .selectFrom('report_hours')
+        .select(['queue', timeKey('hour', timeZone).as('hour'), sql<number>`sum(offered)::int`.as('offered')])
+        .where('hour', '>=', from)
+        .where('hour', '<', to)
+        .groupBy([sql`1`, sql`2`])
+        .orderBy(sql`1`)
+        .orderBy(sql`2`)
+        .execute();
+    },
+
+    /** The IVR counts over the hours in [from, to), summed per flow, hour or day (of `timeZone`). */
+    async sumIvr(
+      from: Date,
+      to: Date,
+      by: IvrGrouping,
+      timeZone: string,
+    ): Promise<(SummedIvr & { key: string })[]> {
+      return db
+        .selectFrom('report_ivr_hours')
+        .select([
+          (by === 'flow' ? sql<string>`flow` : timeKey(by, timeZone)).as('key'),
+          ...ivrCounted.map((column) => sql<number>`sum(${sql.ref(column)})::int`.as(column)),
+        ])
+        .where('hour', '>=', from)
+        .where('hour', '<', to)
+        .groupBy(sql`1`)
+        .orderBy(sql`1`)
+        .execute();
     },
 
     /** Per agent over the hours in [from, to): handled, talk, wrap-up and seconds in each state. */
