@@ -475,7 +475,11 @@ export async function buildApp(options: AppOptions) {
   slaRoutes(app, { sla: repositories.sla });
   cannedRepliesRoutes(app, { cannedReplies });
   reportsRoutes(app, { eventLog: createEventLogRepository(db), reports: repositories.reports });
-  const liveBoardRepository = createLiveBoardRepository(db);
+  // The live board reads through connections of its own: when the center is overloaded and ingest and routing
+  // queue up for the main pool, supervisors still get their board every second.
+  const boardDatabase = openDatabase(config.databaseUrl, config.databaseSchema, { max: 2 });
+  app.addHook('onClose', async () => boardDatabase.close());
+  const liveBoardRepository = createLiveBoardRepository(boardDatabase.db);
   supervisorRoutes(app, {
     actions: createSupervisorActions({ agentStates, agents: repositories.agents, audit: repositories.audit }),
     liveBoard: liveBoardRepository,

@@ -6,6 +6,7 @@ import { migrateToLatest } from '../../src/db/migrate.js';
 import { buildContactFacts } from '../../src/reports/contact-facts.js';
 import { computeMetrics, openWorkByAgent } from '../../src/reports/metrics.js';
 import { benchServices, fmt, printTable, say } from './bench-kit.js';
+import { printLiveBoardBench, runLiveBoardBench } from './live-board.bench.js';
 
 /*
  * npm run bench:reports — each historical report over a month of about a million log events (target: under
@@ -352,8 +353,10 @@ export function reportsRows(r: ReportsBenchResult): Record<string, string | numb
 
 const isMain = import.meta.url === `file://${process.argv[1]}`;
 if (isMain) {
+  // The reports, then the live dashboard's cost (tests/bench/live-board.bench.ts): both are issue 8's.
   runReportsBench()
     .then((r) => printTable(reportsRows(r)))
+    .then(async () => printLiveBoardBench(await runLiveBoardBench()))
     .catch((error: unknown) => {
       console.error(error);
       process.exitCode = 1;
