@@ -207,4 +207,69 @@ describe('historical reports', () => {
     });
     expect(refused.statusCode).toBe(403);
   });
+
+  it('counts a handling whose wrap-up ends in the next hour, with no other event in that hour', async () => {
+    // The next day: c5 answered 10:40:10, closed 10:59:30, wrap-up to 11:00:30. The 11:00 hour has no event of
+    // c5, only the agent's state change that ends its wrap-up: the handling completes, and counts, there.
+    const next = (time: string) => new Date(`2026-11-21T${time}Z`);
+    const { interactionId } = await ctx.services.ingest({
+      channel: 'chat',
+      externalId: 'report-c5',
+      identities: [{ kind: 'chat_visitor', value: 'report-visitor-5' }],
+      text: 'my invoice again',
+    });
+    const agent = { actor_type: 'agent' as const, actor_id: agentId };
+    const rows = [
+      [
+        '10:40:00',
+        'routing.queued',
+        {
+          queue: 'billing',
+          priority: 0,
+          rule: 'billing',
+          reason: 'keyword',
+          isQueueOpen: true,
+          openingReason: 'open',
+        },
+      ],
+      ['10:40:10', 'offer.accepted', { offerId: 'o5', agentId, missesInARow: 0 }],
+      ['10:59:30', 'interaction.closed', { agentId }],
+    ] as const;
+    await ctx.services.db
+      .insertInto('interaction_events')
+      .values(
+        rows.map(([time, type, payload]) => ({
+          interaction_id: interactionId,
+          type,
+          channel: 'chat',
+          ...agent,
+          payload: JSON.stringify(payload),
+          occurred_at: next(time),
+        })),
+      )
+      .execute();
+    await ctx.services.db
+      .insertInto('agent_state_history')
+      .values(
+        (
+          [
+            ['10:40:10', 'on_contact'],
+            ['10:59:30', 'wrap_up'],
+            ['11:00:30', 'available'],
+          ] as const
+        ).map(([time, state]) => ({ agent_id: agentId, state, away_reason: null, at: next(time) })),
+      )
+      .execute();
+    while ((await ctx.services.rollups.buildDue(next('13:00:00'), { graceMs: 0 })) > 0);
+    const hours = (
+      await get(`/api/reports/contacts?from=2026-11-21T10:00:00Z&to=2026-11-21T12:00:00Z&by=hour`)
+    ).json<{ rows: Record<string, unknown>[] }>().rows;
+    expect(
+      hours.map((r) => [r.hour, r.offered, r.answered, r.handled, r.talk_seconds, r.wrap_up_seconds]),
+    ).toEqual([
+      ['2026-11-21T10:00', 1, 1, 0, 0, 0],
+      // Talk 10:40:10 to 10:59:30 (1160 s), wrap-up 60 s.
+      ['2026-11-21T11:00', 0, 0, 1, 1160, 60],
+    ]);
+  });
 });

@@ -90,6 +90,12 @@ const toLogEvent = (row: {
     occurredAt: row.occurred_at,
   }) as LogEvent;
 
+/**
+ * How long after its close a handling may still complete: the longest wrap-up the rules allow
+ * (wrapUpSeconds at most 3600, rules.schema.ts) and a margin for the job that ends it.
+ */
+const wrapUpReachMs = 3600_000 + 5 * 60_000;
+
 export function createReportsRepository(db: Kysely<Database>) {
   return {
     /** Every hour before this is rolled up; null before the first run. */
@@ -109,9 +115,12 @@ export function createReportsRepository(db: Kysely<Database>) {
 
     /**
      * Every event up to `to` of the interactions with an event in [from, to), each interaction's in log
-     * order: what their facts in that hour are built from.
+     * order: what their facts in that hour are built from. Also those closed in the `wrapUpReachMs` before
+     * `from`: a handling completes when its wrap-up ends, which may be in [from, to) with no event of its
+     * interaction there (only the agent's state change).
      */
     async eventsTouching(from: Date, to: Date): Promise<LogEvent[]> {
+      const closedSince = new Date(from.getTime() - wrapUpReachMs);
       const rows = await db
         .selectFrom('interaction_events as e')
         .select([
@@ -129,8 +138,16 @@ export function createReportsRepository(db: Kysely<Database>) {
           db
             .selectFrom('interaction_events')
             .select('interaction_id')
-            .where('occurred_at', '>=', from)
-            .where('occurred_at', '<', to),
+            .where((eb) =>
+              eb.or([
+                eb.and([eb('occurred_at', '>=', from), eb('occurred_at', '<', to)]),
+                eb.and([
+                  eb('type', '=', 'interaction.closed'),
+                  eb('occurred_at', '>=', closedSince),
+                  eb('occurred_at', '<', from),
+                ]),
+              ]),
+            ),
         )
         .where('e.occurred_at', '<', to)
         .orderBy('e.interaction_id')
