@@ -2,12 +2,19 @@ import { randomUUID } from 'node:crypto';
 import cookie from '@fastify/cookie';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, {
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type FastifyServerOptions,
+} from 'fastify';
 import { Redis } from 'ioredis';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { createAgentStateService } from './agents/agent-state.service.js';
 import { createAgentsService } from './agents/agents.service.js';
 import { createAuthService } from './agents/auth.service.js';
+import { createLoginGuard } from './agents/login-guard.js';
 import { createSessionStore } from './agents/session.store.js';
 import { createCannedRepliesService } from './answers/canned-replies.service.js';
 import { agentsRoutes } from './api/agents.routes.js';
@@ -40,6 +47,7 @@ import { createMessagesRepository } from './db/repositories/messages.repository.
 import { createRoutingControlRepository } from './db/repositories/routing-control.repository.js';
 import { createRoutingRepository } from './db/repositories/routing.repository.js';
 import { AppError, errorCatalogue, isAppError } from './errors.js';
+import { withLogRedaction } from './log-redaction.js';
 import { DomainEvents } from './events.js';
 import { createAttachmentsService } from './interactions/attachments.service.js';
 import { createDispositionsService } from './interactions/dispositions.service.js';
@@ -100,7 +108,8 @@ export async function buildApp(options: AppOptions) {
     throw new Error('buildApp needs databaseUrl and redisUrl (main.ts starts local services)');
 
   const app = Fastify({
-    logger: options.logger ?? false,
+    // Credentials are redacted from whatever logger is given (src/log-redaction.ts).
+    logger: withLogRedaction(options.logger ?? false),
     genReqId: (req) => {
       const incoming = req.headers['x-request-id'];
       return typeof incoming === 'string' && /^[\w.-]{1,64}$/.test(incoming) ? incoming : randomUUID();
@@ -109,6 +118,9 @@ export async function buildApp(options: AppOptions) {
     // Unknown fields are refused (400) where a schema says additionalProperties: false, not dropped silently.
     ajv: { customOptions: { removeAdditional: false } },
     trustProxy: true,
+    // A URL that cannot be decoded (`%ED%A0%80`) or a path parameter over the length limit is refused by the
+    // router before any route runs: the same error envelope as every other refusal.
+    frameworkErrors: (error, request, reply) => void sendError(error, request, reply),
   });
 
   // 1. Infrastructure.
@@ -155,7 +167,25 @@ export async function buildApp(options: AppOptions) {
   };
   const merges = createMergesRepository(db, repositories.audit);
   const sessions = createSessionStore(redis, config.redisPrefix, config.sessionTtlSeconds);
-  const auth = createAuthService({ agents: repositories.agents, sessions });
+  // Failed logins lock the account and throttle the address (in Redis, so across processes); a lockout is
+  // audited against the agent when the email is one's, else against the email typed.
+  const loginGuard = createLoginGuard({
+    redis,
+    prefix: config.redisPrefix,
+    limits: config.login,
+    onLocked: async ({ email, ip, failures, lockoutSeconds }) => {
+      const agentId = (await repositories.agents.findCredentials(email))?.id;
+      app.log.warn({ agentId, ip, failures, lockoutSeconds }, 'login locked after repeated failures');
+      await repositories.audit.record({
+        actorId: null,
+        action: 'agent.loginLocked',
+        subjectType: agentId ? 'agent' : 'login',
+        subjectId: agentId ?? email,
+        details: { email, ip, failures, lockoutSeconds },
+      });
+    },
+  });
+  const auth = createAuthService({ agents: repositories.agents, sessions, guard: loginGuard });
   const agents = createAgentsService({ agents: repositories.agents, audit: repositories.audit, sessions });
   const duplicateDetector = createDuplicateDetector({
     ...repositories,
@@ -426,19 +456,7 @@ export async function buildApp(options: AppOptions) {
   app.addHook('onSend', async (request, reply) => {
     void reply.header('x-request-id', request.id);
   });
-  app.setErrorHandler((error: FastifyError, request, reply) => {
-    const appError = toAppError(error);
-    if (appError.status >= 500) request.log.error({ err: error }, 'request failed');
-    else request.log.info({ code: appError.code, reason: appError.message }, 'request refused');
-    return reply.code(appError.status).send({
-      error: {
-        code: appError.code,
-        message: appError.status < 500 ? appError.message : errorCatalogue[appError.code].message,
-        requestId: request.id,
-        ...(appError.status < 500 && appError.details && { details: appError.details }),
-      },
-    });
-  });
+  app.setErrorHandler((error: FastifyError, request, reply) => sendError(error, request, reply));
   app.setNotFoundHandler((request, reply) =>
     reply.code(404).send({
       error: {
@@ -624,6 +642,21 @@ export async function buildApp(options: AppOptions) {
     pool,
   };
   return { app: app as FastifyInstance, services };
+}
+
+/** Every refusal and failure leaves as `{ error: { code, message, requestId } }`, its status from the catalogue. */
+function sendError(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  const appError = toAppError(error);
+  if (appError.status >= 500) request.log.error({ err: error }, 'request failed');
+  else request.log.info({ code: appError.code, reason: appError.message }, 'request refused');
+  return reply.code(appError.status).send({
+    error: {
+      code: appError.code,
+      message: appError.status < 500 ? appError.message : errorCatalogue[appError.code].message,
+      requestId: request.id,
+      ...(appError.status < 500 && appError.details && { details: appError.details }),
+    },
+  });
 }
 
 const connectionErrorCodes = new Set([

@@ -1,4 +1,5 @@
 import { isSupportedCountry, type CountryCode } from 'libphonenumber-js';
+import type { LoginLimits } from './agents/login-guard.js';
 import { imageTypes, isImageType, type ImageType } from './interactions/image-sniffer.js';
 
 /*
@@ -20,6 +21,12 @@ export interface Config {
   /** Region for phone numbers written without a country code (ISO 3166-1 alpha-2). */
   defaultPhoneRegion: CountryCode;
   sessionTtlSeconds: number;
+  /**
+   * Failed logins (src/agents/login-guard.ts): LOGIN_MAX_FAILURES (5) for one account within
+   * LOGIN_FAILURE_WINDOW_MINUTES (15) lock it for LOGIN_LOCKOUT_MINUTES (15); LOGIN_MAX_FAILURES_PER_IP (20)
+   * from one address within the window throttle that address until the window ends.
+   */
+  login: LoginLimits;
   /** An agent whose console sockets are all gone this long is set offline (presence). */
   presenceGraceMs: number;
   /** How often a process refreshes its sockets' presence; an entry three beats old counts as gone. */
@@ -294,6 +301,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     publicBaseUrl,
     defaultPhoneRegion: region,
     sessionTtlSeconds: Number(env.SESSION_TTL_SECONDS ?? 12 * 3600),
+    login: {
+      maxFailures: positiveCount(env, 'LOGIN_MAX_FAILURES', 5),
+      maxFailuresPerIp: positiveCount(env, 'LOGIN_MAX_FAILURES_PER_IP', 20),
+      windowSeconds: positiveCount(env, 'LOGIN_FAILURE_WINDOW_MINUTES', 15) * 60,
+      lockoutSeconds: positiveCount(env, 'LOGIN_LOCKOUT_MINUTES', 15) * 60,
+    },
     presenceGraceMs: positiveMs(env, 'PRESENCE_GRACE_MS', 30_000),
     presenceHeartbeatMs: positiveMs(env, 'PRESENCE_HEARTBEAT_MS', 10_000),
     isSecureCookie: publicBaseUrl.startsWith('https:'),

@@ -53,6 +53,11 @@ export const errorCatalogue = {
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Send JSON.' },
   ATTACHMENT_TYPE_NOT_ALLOWED: { status: 415, message: 'That kind of file cannot be sent here.' },
   RATE_LIMITED: { status: 429, message: 'Too many requests; try again shortly.' },
+  LOGIN_LOCKED: {
+    status: 429,
+    message: 'Too many failed logins for this account; it is locked for a while. Try again later.',
+  },
+  LOGIN_THROTTLED: { status: 429, message: 'Too many failed logins from your address; try again later.' },
   SERVICE_UNAVAILABLE: { status: 503, message: 'A backing service is unavailable; retry.' },
   ROUTING_RULES_UNAVAILABLE: { status: 503, message: 'No valid routing rules are loaded.' },
   PHONE_CHANNEL_OFF: { status: 503, message: 'The phone channel is not configured (TWILIO_AUTH_TOKEN).' },

@@ -1,17 +1,34 @@
 import type { Agent, AgentsRepository } from '../db/repositories/agents.repository.js';
 import { AppError } from '../errors.js';
 import { decoyHash, verifyPassword } from './password.js';
+import type { LoginGuard } from './login-guard.js';
 import type { SessionStore } from './session.store.js';
 
-export function createAuthService(deps: { agents: AgentsRepository; sessions: SessionStore }) {
+export function createAuthService(deps: {
+  agents: AgentsRepository;
+  sessions: SessionStore;
+  /** Failed-login limits (login-guard.ts); without one, logins are not limited (unit tests). */
+  guard?: LoginGuard;
+}) {
   return {
-    /** Returns a new session token; the same error for an unknown email, a wrong password or a disabled agent. */
-    async login(email: string, password: string): Promise<{ token: string; agent: Agent }> {
+    /**
+     * Returns a new session token; the same error for an unknown email, a wrong password or a disabled agent.
+     * `ip` is the client's address: a throttled address or a locked account is refused before the password
+     * is even checked (LOGIN_THROTTLED, LOGIN_LOCKED), and every failure is counted.
+     */
+    async login(email: string, password: string, ip = 'unknown'): Promise<{ token: string; agent: Agent }> {
+      await deps.guard?.check(email, ip);
       const credentials = await deps.agents.findCredentials(email);
       const isMatch = await verifyPassword(password, credentials?.passwordHash ?? (await decoyHash));
-      if (!credentials || !isMatch || credentials.isDisabled) throw new AppError('INVALID_CREDENTIALS');
-      const agent = await deps.agents.findById(credentials.id);
-      if (!agent) throw new AppError('INVALID_CREDENTIALS');
+      const agent =
+        credentials && isMatch && !credentials.isDisabled
+          ? await deps.agents.findById(credentials.id)
+          : undefined;
+      if (!agent) {
+        await deps.guard?.recordFailure(email, ip);
+        throw new AppError('INVALID_CREDENTIALS');
+      }
+      await deps.guard?.recordSuccess(email);
       return { token: await deps.sessions.create(agent.id), agent };
     },
 

@@ -2,6 +2,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import type { AuthService } from '../agents/auth.service.js';
+import { isAppError } from '../errors.js';
 import { currentAgent, roles, sessionCookie } from './auth.guard.js';
 import { Agent, ErrorBody } from './schemas.js';
 
@@ -22,11 +23,18 @@ export function authRoutes(
           email: Type.String({ maxLength: 320 }),
           password: Type.String({ minLength: 1, maxLength: 200 }),
         }),
-        response: { 200: Type.Object({ agent: Agent }), 401: ErrorBody },
+        response: { 200: Type.Object({ agent: Agent }), 401: ErrorBody, 429: ErrorBody },
       },
     },
     async (request, reply) => {
-      const { token, agent } = await deps.auth.login(request.body.email, request.body.password);
+      const { token, agent } = await deps.auth
+        .login(request.body.email, request.body.password, request.ip)
+        .catch((error: unknown) => {
+          // A locked account or a throttled address: say when to come back (RFC 9110 Retry-After).
+          const retryAfter = isAppError(error) ? error.details?.retryAfterSeconds : undefined;
+          if (typeof retryAfter === 'number') void reply.header('retry-after', String(retryAfter));
+          throw error;
+        });
       void reply.setCookie(sessionCookie, token, {
         httpOnly: true,
         sameSite: 'lax',

@@ -504,6 +504,13 @@ const table: RouteRow[] = [
     call: async () => ({ url: `/api/interactions/${interactionId}/dispositions` }),
   },
   {
+    method: 'GET',
+    path: '/api/interactions/:id/sla',
+    access: anyAgent,
+    success: 200,
+    call: async () => ({ url: `/api/interactions/${interactionId}/sla` }),
+  },
+  {
     method: 'POST',
     path: '/api/interactions/:id/pull',
     access: anyAgent,
@@ -741,6 +748,27 @@ const table: RouteRow[] = [
     access: supervisors,
     success: 200,
     call: async () => ({ url: '/api/reports/agents?from=2026-11-01T00:00:00Z&to=2026-11-02T00:00:00Z' }),
+  },
+  {
+    method: 'GET',
+    path: '/api/reports/ivr',
+    access: supervisors,
+    success: 200,
+    call: async () => ({ url: '/api/reports/ivr?from=2026-11-01T00:00:00Z&to=2026-11-02T00:00:00Z' }),
+  },
+  {
+    method: 'GET',
+    path: '/api/reports/daily-summary',
+    access: supervisors,
+    success: 200,
+    call: async () => ({ url: '/api/reports/daily-summary?date=2026-11-01' }),
+  },
+  {
+    method: 'GET',
+    path: '/api/reports/open-by-agent',
+    access: supervisors,
+    success: 200,
+    call: async () => ({ url: '/api/reports/open-by-agent' }),
   },
   {
     method: 'GET',
