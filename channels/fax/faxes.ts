@@ -11,6 +11,7 @@
  * second message on the same interaction (same thread key).
  */
 import type { FaxRepository, FaxRecord } from '../../src/db/repositories/fax.repository.js';
+import { toStorable } from '../../src/db/storable-text.js';
 import type { AttachmentsService, KeptAttachment } from '../../src/interactions/attachments.service.js';
 import type { InboundContact, IngestResult, RawIdentity } from '../../src/interactions/inbound-contact.js';
 import type { JobAttempt, JobQueue } from '../../src/jobs/job-registry.js';
@@ -118,7 +119,9 @@ export function createFaxReceiving(deps: {
   }
 
   return {
-    async receive(receipt) {
+    async receive(reported) {
+      // Text Postgres cannot hold (NUL, unpaired surrogates) must not cost the fax.
+      const receipt = toStorable(reported);
       let kept: KeptAttachment | undefined;
       if (receipt.document?.kind === 'bytes') {
         kept = await deps.attachments.keep(receipt.document.content, {

@@ -45,6 +45,12 @@ export interface FaxReceipt {
   details: Record<string, unknown>;
 }
 
+/**
+ * The most pages a page count can say; a larger one is read as no count (it would not fit the column, and
+ * no fax has that many pages).
+ */
+export const maxFaxPages = 100_000;
+
 /** A provider's payload that cannot be read as a fax report: answered 400 and logged. */
 export class FaxPayloadError extends Error {
   override name = 'FaxPayloadError';

@@ -20,6 +20,9 @@ const Params = Type.Object(
 
 const xml = 'text/xml; charset=utf-8';
 
+/** Ids our own callback URLs carry; anything else would reach Postgres as a malformed uuid. */
+const isUuid = (text: string) => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(text);
+
 export async function voiceWebhookRoutes(
   app: FastifyInstance,
   deps: { calls: VoiceCalls | undefined; authToken: string | undefined; publicBaseUrl: string },
@@ -29,7 +32,8 @@ export async function voiceWebhookRoutes(
     // keeps refusing them.
     await scope.register(formBody, { bodyLimit: 64 * 1024 });
 
-    scope.addHook('preHandler', async (request: FastifyRequest) => {
+    // Before the body schema: an unsigned request gets 403 whatever it holds, never a validation answer.
+    scope.addHook('preValidation', async (request: FastifyRequest) => {
       if (!deps.calls || !deps.authToken) throw new AppError('PHONE_CHANNEL_OFF');
       const signature = request.headers['x-twilio-signature'];
       const url = `${deps.publicBaseUrl}${request.url}`;
@@ -70,13 +74,14 @@ export async function voiceWebhookRoutes(
     twimlRoute('/webhooks/twilio/voice/hold-music', () => calls().holdMusic());
     twimlRoute('/webhooks/twilio/voice/whisper', (r) => {
       const { call, agent, silent } = r.query as { call?: string; agent?: string; silent?: string };
-      if (!call || !agent) throw new AppError('VALIDATION_FAILED', 'call and agent are required');
+      if (!call || !agent || !isUuid(agent))
+        throw new AppError('VALIDATION_FAILED', 'call and agent (an agent id) are required');
       return calls().whisper(body(r), call, agent, silent === '1');
     });
     twimlRoute('/webhooks/twilio/voice/callback-answer', (r) => {
       const { interaction, agent } = r.query as { interaction?: string; agent?: string };
-      if (!interaction || !agent)
-        throw new AppError('VALIDATION_FAILED', 'interaction and agent are required');
+      if (!interaction || !agent || !isUuid(interaction) || !isUuid(agent))
+        throw new AppError('VALIDATION_FAILED', 'interaction and agent (ids) are required');
       return calls().callbackAnswered(body(r), interaction, agent);
     });
     twimlRoute('/webhooks/twilio/voice/click-to-call', (r) => {

@@ -1,6 +1,7 @@
 import type { CountryCode } from 'libphonenumber-js';
 import { normalizeIdentity, type NormalizedIdentity } from '../customers/identity-normalizer.js';
 import type { InteractionsRepository, IngestRecord } from '../db/repositories/interactions.repository.js';
+import { toStorable } from '../db/storable-text.js';
 import { AppError } from '../errors.js';
 import { mayContainPhone } from '../customers/duplicate-detector.service.js';
 import type { DomainEvents, InteractionEventPayloads } from '../events.js';
@@ -25,7 +26,8 @@ const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
 export function createIngestService(deps: IngestDependencies) {
   return {
     async ingest(contact: InboundContact): Promise<IngestResult> {
-      const record = toRecord(contact, deps.defaultPhoneRegion);
+      // NUL and unpaired surrogates become U+FFFD: Postgres cannot hold them, and the rest must be kept.
+      const record = toRecord(toStorable(contact), deps.defaultPhoneRegion);
       const result = await deps.interactions.ingest(record);
       if (result.isDuplicate) return result;
       deps.events.publish('contact.ingested', {

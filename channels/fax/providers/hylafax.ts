@@ -11,7 +11,7 @@
  * when nothing was received).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { FaxPayloadError, type FaxOutcome, type FaxReceipt } from '../types.js';
+import { FaxPayloadError, type FaxOutcome, type FaxReceipt, maxFaxPages } from '../types.js';
 
 export interface HylafaxFile {
   fileName: string;
@@ -78,7 +78,7 @@ function text(value: string | undefined): string | null {
 
 function count(value: string | undefined): number | null {
   const n = Number(text(value) ?? Number.NaN);
-  return Number.isInteger(n) && n >= 0 ? n : null;
+  return Number.isInteger(n) && n >= 0 && n <= maxFaxPages ? n : null;
 }
 
 /**

@@ -15,7 +15,13 @@
  * file part's name and the hex SHA-1 of its bytes sorted by name.
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import { FaxPayloadError, type FaxOutcome, type FaxReceipt, type FaxSendStatus } from '../types.js';
+import {
+  FaxPayloadError,
+  type FaxOutcome,
+  type FaxReceipt,
+  type FaxSendStatus,
+  maxFaxPages,
+} from '../types.js';
 
 export interface PhaxioSignedRequest {
   callbackToken: string;
@@ -58,8 +64,8 @@ export function verifyPhaxio(input: PhaxioSignedRequest & { signature: string | 
 
 /**
  * A verified callback as an inbound receipt or the status of a fax we sent. Received: `received` when Phaxio
- * says success and the PDF came; `partial` when it says failure but a PDF with pages came; otherwise
- * `failed`. Sent: by the Fax Object's status (queued, pendingbatch, inprogress: sending; success: delivered;
+ * says success and the PDF came; `partial` when it says failure but a PDF came (with pages, or with no page
+ * count); otherwise `failed`. Sent: by the Fax Object's status (queued, pendingbatch, inprogress: sending; success: delivered;
  * failure, partialsuccess: failed), else by `success`. eventId is `${fax id}:${outcome}`: Phaxio's callbacks
  * carry no id of their own. Throws FaxPayloadError when `fax` is missing, not JSON, or has no id.
  */
@@ -79,7 +85,8 @@ export function parsePhaxioCallback(fields: Record<string, string>, file: Phaxio
     ? hasDocument
       ? 'received'
       : 'failed'
-    : hasDocument && pageCount !== null && pageCount > 0
+    : // A PDF with no page count is kept as partial (as HylaFAX's is): the sender's pages are not dropped.
+      hasDocument && pageCount !== 0
       ? 'partial'
       : 'failed';
   const error =
@@ -191,7 +198,7 @@ function caller(value: unknown): string | null {
 
 function count(value: unknown): number | null {
   const n = typeof value === 'string' && value.trim() ? Number(value) : value;
-  return typeof n === 'number' && Number.isInteger(n) && n >= 0 ? n : null;
+  return typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= maxFaxPages ? n : null;
 }
 
 /** RFC 3339 (v2) or unix seconds (v1). */

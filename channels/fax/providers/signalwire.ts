@@ -15,7 +15,13 @@
  * HMAC-SHA1 over the full URL and the sorted parameters, under the space's signing key.
  */
 import twilio from 'twilio';
-import { FaxPayloadError, type FaxOutcome, type FaxReceipt, type FaxSendStatus } from '../types.js';
+import {
+  FaxPayloadError,
+  type FaxOutcome,
+  type FaxReceipt,
+  type FaxSendStatus,
+  maxFaxPages,
+} from '../types.js';
 
 export type SignalWireParams = Record<string, string>;
 
@@ -121,7 +127,7 @@ function caller(value: string | undefined): string | null {
 
 function pages(value: string | undefined): number | null {
   const count = Number(text(value) ?? Number.NaN);
-  return Number.isInteger(count) && count >= 0 ? count : null;
+  return Number.isInteger(count) && count >= 0 && count <= maxFaxPages ? count : null;
 }
 
 function errorOf(params: SignalWireParams): FaxReceipt['error'] {

@@ -13,7 +13,7 @@
  * - outbound, a fax we sent: fax.queued, fax.media.processed, fax.sending.started, fax.delivered, fax.failed.
  */
 import { createPublicKey, verify, type KeyObject } from 'node:crypto';
-import { FaxPayloadError, type FaxReceipt, type FaxSendStatus } from '../types.js';
+import { FaxPayloadError, type FaxReceipt, type FaxSendStatus, maxFaxPages } from '../types.js';
 
 export type TelnyxVerification = { ok: true } | { ok: false; reason: 'missing' | 'stale' | 'invalid' };
 
@@ -160,7 +160,9 @@ function caller(value: unknown): string | null {
 }
 
 function count(value: unknown): number | null {
-  return typeof value === 'number' && Number.isInteger(value) && value >= 0 ? value : null;
+  return typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= maxFaxPages
+    ? value
+    : null;
 }
 
 function occurredAt(value: unknown): Date | undefined {

@@ -17,7 +17,17 @@ import { join } from 'node:path';
 import type { TSchema } from 'typebox';
 import { Compile } from 'typebox/compile';
 import { Value } from 'typebox/value';
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import {
+  isMap,
+  isScalar,
+  isSeq,
+  LineCounter,
+  parseDocument,
+  visit,
+  type Alias,
+  type Document,
+  type Node,
+} from 'yaml';
 import { channels, type Channel } from '../../interactions/inbound-contact.js';
 import {
   ruleDefaults,
@@ -127,13 +137,28 @@ function parseOneFile(file: RuleFileSource): ParsedFile | { problems: RuleProble
     const reason = `YAML syntax: ${firstLine(syntaxError.message)}`;
     return { problems: [{ file: file.name, line, column: col, reason }] };
   }
-  const value: unknown = doc.toJS({ maxAliasCount: 100 }) ?? {};
+  let value: unknown;
+  try {
+    value = doc.toJS({ maxAliasCount: 100 }) ?? {};
+  } catch (error) {
+    // An alias that names no earlier anchor, or aliases expanding past the limit (a resource-exhaustion bomb).
+    const [alias] = aliasesOf(doc);
+    const { line, col } = alias?.range ? lines.linePos(alias.range[0]) : { line: 1, col: 1 };
+    const reason = `YAML aliases: ${firstLine(error instanceof Error ? error.message : String(error))}`;
+    return { problems: [{ file: file.name, line, column: col, reason }] };
+  }
   if (validateFile.Check(value)) return { name: file.name, doc, lines, spec: value };
   const locate = locator(file.name, doc, lines);
   return { problems: explain(RuleFileSpec, value, '').map((issue) => issueToProblem(issue, locate)) };
 }
 
 const firstLine = (message: string) => message.split('\n')[0] ?? message;
+
+function aliasesOf(doc: Document): Alias[] {
+  const found: Alias[] = [];
+  visit(doc, { Alias: (_key, node) => void found.push(node) });
+  return found;
+}
 
 // ---- Schema errors, made readable. ----
 
