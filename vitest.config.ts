@@ -1,4 +1,29 @@
-import { defineConfig } from 'vitest/config';
+import { defineConfig, type TestProjectInlineConfiguration } from 'vitest/config';
+
+/*
+ * The fault suite (tests/faults/) kills server processes and restarts its own Postgres, Redis and Dovecot: it
+ * is not part of `npm test`. It is in the project list only when asked for, by `--project faults` on the
+ * command line (`npm run test:faults`) or VITEST_FAULTS=1 (e.g. to run it beside the others).
+ */
+const isFaultRunRequested =
+  process.env.VITEST_FAULTS === '1' ||
+  process.argv.some(
+    (arg, i) => arg === '--project=faults' || (arg === '--project' && process.argv[i + 1] === 'faults'),
+  );
+
+const faults: TestProjectInlineConfiguration = {
+  test: {
+    name: 'faults',
+    include: ['tests/faults/**/*.test.ts'],
+    environment: 'node',
+    globalSetup: ['tests/faults/faults-setup.ts'],
+    // One file at a time: each restarts services the next one uses.
+    fileParallelism: false,
+    pool: 'forks',
+    testTimeout: 300_000,
+    hookTimeout: 180_000,
+  },
+};
 
 // Three speeds: unit tests (pure logic, no services), integration tests (real Postgres and Redis, started
 // once per run by tests/support/global-setup.ts; every test file gets its own schema and key prefix), and
@@ -37,6 +62,7 @@ export default defineConfig({
           pool: 'forks',
         },
       },
+      ...(isFaultRunRequested ? [faults] : []),
     ],
   },
 });

@@ -23,8 +23,11 @@ export function openDatabase(url: string, schema: string, options: { max?: numbe
     options: `-c search_path=${schema},public -c jit=off`,
     connectionTimeoutMillis: 5_000,
   });
-  // An idle client that loses its server (Postgres restart) must not crash the process.
+  // A client that loses its server (Postgres restart) must not crash the process. The pool's 'error' covers
+  // idle clients only: a checked-out one (a query or transaction under way) emits 'error' on itself, with
+  // no listener. Its query fails with the same error either way, and the pool drops it when it comes back.
   pool.on('error', () => undefined);
+  pool.on('connect', (client) => client.on('error', () => undefined));
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return {
     db,

@@ -21,6 +21,7 @@ export interface RulesAudit {
 
 export interface RulesSyncLog {
   info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
   error(obj: object, msg: string): void;
 }
 
@@ -35,6 +36,10 @@ export function startRulesSync(deps: {
   const channel = `${deps.prefix}routing:rules-reload`;
   // No ready check: it sends INFO, which a connection in subscriber mode may not (ioredis would throw).
   const subscriber = deps.redis.duplicate({ enableReadyCheck: false });
+  // Redis going away is logged here; without a listener ioredis prints every reconnect attempt to stderr.
+  subscriber.on('error', (err: Error) =>
+    deps.log.warn({ err: err.message }, 'redis error (routing rules reloads)'),
+  );
 
   async function record(outcome: LoadOutcome, actorId: string | null, trigger: string) {
     if (outcome.status === 'unchanged') return;
