@@ -27,6 +27,14 @@ const addressKinds: Readonly<Record<Channel, readonly string[]>> = {
 /** Channels whose replies carry Cc and files. */
 const channelsWithCopiesAndFiles: readonly Channel[] = ['email'];
 
+/**
+ * How long a delivery keeps trying before it is reported failed: 12 attempts, the first retry after 1 s and
+ * each after twice as long as the one before (about 34 minutes in all). A mail server down for a few minutes
+ * delays the reply, never loses it; one down for longer gets the agent told (message.failed) within the half
+ * hour, not after the days a mail server would go on retrying.
+ */
+const deliveryRetries = { attempts: 12, backoffMs: 1000 };
+
 export function createOutboundService(deps: {
   messages: MessagesRepository;
   drafts: Pick<AttachmentsRepository, 'draftsOf' | 'attachToEvent'>;
@@ -125,7 +133,11 @@ export function createOutboundService(deps: {
           deps.log.warn({ err, eventId: event.id }, 'immediate delivery failed; the delivery job retries');
         }
       }
-      await deps.jobs.enqueue('messages.deliver', { eventId: event.id }, { jobId: `deliver-${event.id}` });
+      await deps.jobs.enqueue(
+        'messages.deliver',
+        { eventId: event.id },
+        { jobId: `deliver-${event.id}`, ...deliveryRetries },
+      );
       return event;
     },
 
@@ -150,7 +162,11 @@ export function createOutboundService(deps: {
           ...(channel !== interaction.channel && { via: channel }),
         },
       });
-      await deps.jobs.enqueue('messages.deliver', { eventId: event.id }, { jobId: `deliver-${event.id}` });
+      await deps.jobs.enqueue(
+        'messages.deliver',
+        { eventId: event.id },
+        { jobId: `deliver-${event.id}`, ...deliveryRetries },
+      );
       return event;
     },
 

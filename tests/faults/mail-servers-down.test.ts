@@ -13,7 +13,7 @@ import { createTestContext, type TestContext } from '../support/test-context.js'
 import { waitFor } from '../support/wait-for.js';
 
 /*
- * Dovecot and the SMTP server both stopped for a while (FAULT_MAIL_DOWN_MS, default 45 s) under a running
+ * Dovecot and the SMTP server both stopped for a while (FAULT_MAIL_DOWN_MS, default 60 s) under a running
  * Switchboard that reads a mailbox and has an agent's reply to send. Mail keeps arriving at the mailbox
  * meanwhile (delivered to Dovecot while Switchboard cannot reach it), and the reply is written while the
  * SMTP server is gone. Switchboard reaches Dovecot through a proxy on a fixed address (Dovecot comes back
@@ -26,7 +26,7 @@ import { waitFor } from '../support/wait-for.js';
  * tests/integration/email-resilience.test.ts.
  */
 
-const downMs = Number(process.env.FAULT_MAIL_DOWN_MS ?? 45_000);
+const downMs = Number(process.env.FAULT_MAIL_DOWN_MS ?? 60_000);
 const settleMs = 180_000;
 
 let ctx: TestContext | undefined;

@@ -128,7 +128,11 @@ describe('processFaxDocument: fax TIFFs', () => {
     const result = await processFaxDocument(tiff, { timeoutMs: 1 });
 
     expect(result.pdf).toBeNull();
-    expect(result.problems.join('\n')).toMatch(/tiff2pdf took longer than 1 ms and was stopped/);
+    // Which tool the 1 ms timer stops first depends on the machine's load (a timer may fire late, after
+    // tiff2pdf is done): some tool is stopped, said so, and nothing is made of a half-converted document.
+    expect(result.problems.join('\n')).toMatch(
+      /(tiff2pdf|tiffcp|pdfinfo) took longer than 1 ms and was stopped/,
+    );
   });
 
   it('processes documents given at the same time, each in its turn', async () => {
