@@ -387,10 +387,17 @@ function FaxViewer(props: {
     };
   }, []);
 
+  // The page shown now, read by the key listener: effects run after paint, so a listener that closed over
+  // `index` could, between a render and its effect, answer a key press for the page before (two steps back
+  // on a busy machine).
+  const shown = useRef(index);
+  shown.current = index;
+
   // On the window, not the dialog: a button that just became disabled (the last page's Next) drops the focus
   // to the page's body, whose keys the dialog would not see.
   useEffect(() => {
     const onKey = (event: KeyboardEvent) => {
+      const index = shown.current;
       if (event.altKey || event.ctrlKey || event.metaKey) return;
       const to =
         event.key === 'ArrowRight' || event.key === 'PageDown'
@@ -408,7 +415,7 @@ function FaxViewer(props: {
     };
     window.addEventListener('keydown', onKey);
     return () => window.removeEventListener('keydown', onKey);
-  });
+  }, [pages.length, props.onIndex]);
 
   return (
     <dialog
