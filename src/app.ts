@@ -67,8 +67,8 @@ import { startRulesSync } from './routing/rules-sync.js';
 import { RulesStore } from './routing/rules/rules.loader.js';
 import { attachWebchat } from '../channels/webchat/index.js';
 import { attachEmail } from '../channels/email/index.js';
-import { attachPhone, type PhoneChannel } from '../channels/phone/index.js';
-import { attachFax, type FaxChannel } from '../channels/fax/index.js';
+import { attachPhone, phoneLogSecrets, type PhoneChannel } from '../channels/phone/index.js';
+import { attachFax, faxLogSecrets, type FaxChannel } from '../channels/fax/index.js';
 import { createVoiceRepository } from './db/repositories/voice.repository.js';
 import { createFaxRepository } from './db/repositories/fax.repository.js';
 import { createReportsRepository } from './db/repositories/reports.repository.js';
@@ -109,7 +109,7 @@ export async function buildApp(options: AppOptions) {
 
   const app = Fastify({
     // Credentials are redacted from whatever logger is given (src/log-redaction.ts).
-    logger: withLogRedaction(options.logger ?? false),
+    logger: withLogRedaction(options.logger ?? false, [phoneLogSecrets, faxLogSecrets]),
     genReqId: (req) => {
       const incoming = req.headers['x-request-id'];
       return typeof incoming === 'string' && /^[\w.-]{1,64}$/.test(incoming) ? incoming : randomUUID();

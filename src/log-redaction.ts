@@ -2,35 +2,33 @@
  * What the logs must never hold, applied to every logger buildApp is given (production's and tests'):
  * credentials in headers (the session cookie, bearer tokens, webhook signatures), which plugins log at trace
  * level (@fastify/multipart logs the request headers it hands to busboy), and credentials in URLs, which
- * Fastify logs with every request: the signed fax media links providers fetch, and query parameters that
- * carry a token or an identity hash (the chat widget's `userHash`). tests/integration/security-logging.test.ts
+ * Fastify logs with every request: capability links (a path that is itself the secret, like the signed fax
+ * media links providers fetch), and query parameters that carry a token or an identity hash (the chat
+ * widget's `userHash`). The core knows its own headers; each channel names its provider's signature headers
+ * and capability paths (`LogSecrets`), and app.ts hands them over. tests/integration/security-logging.test.ts
  * drives every path that handles a secret and fails on any line that holds one.
  */
 import type { FastifyRequest, FastifyServerOptions } from 'fastify';
 
 const censor = '[redacted]';
 
-const secretHeaders = [
-  'authorization',
-  'cookie',
-  'set-cookie',
-  'x-twilio-signature',
-  'x-signalwire-signature',
-  'x-phaxio-signature',
-  'telnyx-signature-ed25519',
-];
-const redactPaths = [
-  ...secretHeaders.flatMap((h) => [`headers["${h}"]`, `*.headers["${h}"]`, `*.*.headers["${h}"]`]),
-  'password',
-  '*.password',
-];
+/** What a channel adds: its providers' signature headers, and paths whose next segment is a secret. */
+export interface LogSecrets {
+  headers?: readonly string[];
+  capabilityPaths?: readonly string[];
+}
+
+const coreHeaders = ['authorization', 'cookie', 'set-cookie'];
+const headerPaths = (headers: readonly string[]) =>
+  headers.flatMap((h) => [`headers["${h}"]`, `*.headers["${h}"]`, `*.*.headers["${h}"]`]);
 
 const secretParams = /^(token|usertoken|userhash|signature|sig|secret|password|key|apikey|api_key)$/i;
 
-/** A request URL without the credentials it may carry (exported for tests). */
-export function redactUrl(url: string): string {
+/** A request URL without the credentials it may carry: capability segments and secret query parameters. */
+export function redactUrl(url: string, capabilityPaths: readonly string[] = []): string {
   const [path = '', query] = url.split(/\?(.*)/s, 2);
-  const safePath = path.replace(/^(\/webhooks\/fax\/media\/)[^/]+/, `$1${censor}`);
+  const prefix = capabilityPaths.find((p) => path.startsWith(p) && path.length > p.length);
+  const safePath = prefix ? `${prefix}${censor}${path.slice(prefix.length).replace(/^[^/]+/, '')}` : path;
   if (query === undefined) return safePath;
   const safeQuery = query
     .split('&')
@@ -49,12 +47,17 @@ export function redactUrl(url: string): string {
 }
 
 /** The logger options buildApp passes to Fastify: the caller's, with redaction and a URL-safe `req`. */
-export function withLogRedaction(logger: FastifyServerOptions['logger']): FastifyServerOptions['logger'] {
+export function withLogRedaction(
+  logger: FastifyServerOptions['logger'],
+  secrets: readonly LogSecrets[] = [],
+): FastifyServerOptions['logger'] {
   if (!logger) return false;
   const options = logger === true ? {} : logger;
+  const headers = [...coreHeaders, ...secrets.flatMap((s) => s.headers ?? [])];
+  const capabilityPaths = secrets.flatMap((s) => s.capabilityPaths ?? []);
   return {
     ...options,
-    redact: { paths: redactPaths, censor },
+    redact: { paths: [...headerPaths(headers), 'password', '*.password'], censor },
     serializers: {
       ...options.serializers,
       // Fastify's own request serializer, with the URL made safe.
@@ -62,7 +65,7 @@ export function withLogRedaction(logger: FastifyServerOptions['logger']): Fastif
         const version = request.headers['accept-version'];
         return {
           method: request.method,
-          url: redactUrl(request.url),
+          url: redactUrl(request.url, capabilityPaths),
           version: typeof version === 'string' ? version : undefined,
           host: request.host,
           remoteAddress: request.ip,

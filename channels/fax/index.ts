@@ -27,6 +27,16 @@ import {
 } from './providers/senders.js';
 import { createFaxSending, type FaxSending } from './sending.js';
 import type { FaxSender } from './types.js';
+import type { LogSecrets } from '../../src/log-redaction.js';
+
+/**
+ * What the logs must not show of this channel's requests (src/log-redaction.ts): the providers' signature
+ * headers (SignalWire may send Twilio's), and the signed media links a provider fetches a reply's PDF by.
+ */
+export const faxLogSecrets: LogSecrets = {
+  headers: ['x-signalwire-signature', 'x-twilio-signature', 'x-phaxio-signature', 'telnyx-signature-ed25519'],
+  capabilityPaths: ['/webhooks/fax/media/'],
+};
 
 export interface FaxChannel {
   receiving: FaxReceiving;

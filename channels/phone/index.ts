@@ -26,6 +26,10 @@ import { httpLookup } from './lookups.js';
 import { startStepLog } from './step-log.js';
 import { createTwilioClient, type TwilioClient } from './twilio-client.js';
 import { voiceWebhookRoutes } from './voice.routes.js';
+import type { LogSecrets } from '../../src/log-redaction.js';
+
+/** What the logs must not show of this channel's requests (src/log-redaction.ts): Twilio's signature. */
+export const phoneLogSecrets: LogSecrets = { headers: ['x-twilio-signature'] };
 
 export interface PhoneChannel {
   calls: VoiceCalls;

@@ -207,11 +207,6 @@ export function createSlaService(deps: SlaServiceDeps) {
       const settled = await settleDue(at ?? readTo);
       return { recomputed: changed.length, settled };
     },
-
-    /** An interaction's clocks as stored, each with its status at `at`. */
-    async clocksOf(interactionId: string) {
-      return deps.sla.clocksOf(interactionId);
-    },
   };
 }
 

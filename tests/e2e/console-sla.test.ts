@@ -92,7 +92,7 @@ describe('agent console: SLA clocks', () => {
     await toast.waitFor();
     // Routed to its queue (offered to Ada): a sweep gives it its queue's clocks before she opens it.
     await ctx.services.sla.sweep();
-    const stored = await ctx.services.sla.clocksOf(interactionId);
+    const stored = await ctx.services.repositories.sla.clocksOf(interactionId);
     const firstResponse = stored.find((clock) => clock.metric === 'firstResponse');
     expect(firstResponse).toBeDefined();
     expect(firstResponse!.targetSeconds).toBe(120);
@@ -137,7 +137,7 @@ describe('agent console: SLA clocks', () => {
     await reply.press('Control+Enter');
     await expect.poll(() => sent.map((m) => m.text)).toEqual(['Sorry: a new parcel leaves today.']);
     await waitFor(async () => {
-      const clocks = await ctx.services.sla.clocksOf(interactionId);
+      const clocks = await ctx.services.repositories.sla.clocksOf(interactionId);
       if (clocks.some((c) => c.metric === 'firstResponse' && c.stoppedAt !== null)) return true;
       await ctx.services.sla.sweep();
       return undefined;

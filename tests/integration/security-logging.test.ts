@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.js';
 import type { Config } from '../../src/config.js';
 import { openDatabase } from '../../src/db/database.js';
+import { faxLogSecrets } from '../../channels/fax/index.js';
 import { redactUrl } from '../../src/log-redaction.js';
 import {
   hylafaxFields,
@@ -144,7 +145,7 @@ describe('redactUrl', () => {
     ],
     ['/x?token=a&Signature=b&keep=c', '/x?token=[redacted]&Signature=[redacted]&keep=c'],
     ['/api/interactions?status=open', '/api/interactions?status=open'],
-  ])('%s', (url, expected) => expect(redactUrl(url)).toBe(expected));
+  ])('%s', (url, expected) => expect(redactUrl(url, faxLogSecrets.capabilityPaths)).toBe(expected));
 });
 
 describe('secrets never logged', () => {

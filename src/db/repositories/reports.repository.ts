@@ -96,6 +96,17 @@ const toLogEvent = (row: {
  */
 const wrapUpReachMs = 3600_000 + 5 * 60_000;
 
+/** The columns `toLogEvent` reads, of `interaction_events as e`. */
+const logEventColumns = [
+  'e.interaction_id',
+  'e.type',
+  'e.channel',
+  'e.actor_type',
+  'e.actor_id',
+  'e.payload',
+  'e.occurred_at',
+] as const;
+
 export function createReportsRepository(db: Kysely<Database>) {
   return {
     /** Every hour before this is rolled up; null before the first run. */
@@ -123,15 +134,7 @@ export function createReportsRepository(db: Kysely<Database>) {
       const closedSince = new Date(from.getTime() - wrapUpReachMs);
       const rows = await db
         .selectFrom('interaction_events as e')
-        .select([
-          'e.interaction_id',
-          'e.type',
-          'e.channel',
-          'e.actor_type',
-          'e.actor_id',
-          'e.payload',
-          'e.occurred_at',
-        ])
+        .select(logEventColumns)
         .where(
           'e.interaction_id',
           'in',
@@ -164,15 +167,7 @@ export function createReportsRepository(db: Kysely<Database>) {
     async eventsOpenAt(asOf: Date): Promise<LogEvent[]> {
       const rows = await db
         .selectFrom('interaction_events as e')
-        .select([
-          'e.interaction_id',
-          'e.type',
-          'e.channel',
-          'e.actor_type',
-          'e.actor_id',
-          'e.payload',
-          'e.occurred_at',
-        ])
+        .select(logEventColumns)
         .where(
           'e.interaction_id',
           'in',

@@ -2,6 +2,7 @@ import { sql, type Kysely, type Transaction } from 'kysely';
 import type { InteractionEventPayloads } from '../../events.js';
 import type { Channel } from '../../interactions/inbound-contact.js';
 import { groupCalls } from '../group-calls.js';
+import { appendEvent, type Actor } from './append-event.js';
 import type { Database } from '../tables.js';
 
 /*
@@ -15,10 +16,7 @@ import type { Database } from '../tables.js';
 
 type Trx = Transaction<Database>;
 
-export interface Actor {
-  type: 'agent' | 'system' | 'customer';
-  id: string | null;
-}
+export type { Actor };
 
 /** Who held the interaction's work before the operation, and what became of the agents involved. */
 export interface AgentAfter {
@@ -116,27 +114,6 @@ async function readInteraction(trx: Trx, interactionId: string, lock: boolean) {
     from interactions i where i.id = ${interactionId} ${lock ? sql`for update of i` : sql``}
   `.execute(trx);
   return rows[0];
-}
-
-async function appendEvent<T extends keyof InteractionEventPayloads>(
-  trx: Trx,
-  interactionId: string,
-  channel: Channel,
-  actor: Actor,
-  type: T,
-  payload: InteractionEventPayloads[T],
-) {
-  await trx
-    .insertInto('interaction_events')
-    .values({
-      interaction_id: interactionId,
-      type,
-      actor_type: actor.type,
-      actor_id: actor.id,
-      channel,
-      payload: JSON.stringify(payload),
-    })
-    .execute();
 }
 
 /** Releases one unit of load on `channel`; an agent left with no work leaves on_contact. */

@@ -1,9 +1,10 @@
-import { sql, type Kysely, type Transaction } from 'kysely';
-import type { InteractionEventPayloads, SlaEventPayload } from '../../events.js';
+import { sql, type Kysely } from 'kysely';
+import type { SlaEventPayload } from '../../events.js';
 import type { Channel } from '../../routing/routing.types.js';
 import type { SlaMetric } from '../../routing/rules/rules.schema.js';
 import type { SlaClock, SlaLogEvent } from '../../sla/sla-clocks.js';
 import type { Database } from '../tables.js';
+import { appendEvent } from './append-event.js';
 
 /*
  * The SLA clocks (src/sla/): which interactions' logs changed, what the clocks read from them, the stored
@@ -44,7 +45,7 @@ export interface SlaSettleActions {
   moveTo: string | null;
 }
 
-type Trx = Transaction<Database>;
+const system = { type: 'system', id: null } as const;
 
 const toClock = (row: {
   interaction_id: string;
@@ -75,26 +76,6 @@ const toClock = (row: {
   warnedAt: row.warned_at,
   breachedAt: row.breached_at,
 });
-
-async function appendEvent<T extends keyof InteractionEventPayloads>(
-  trx: Trx,
-  interactionId: string,
-  channel: string,
-  type: T,
-  payload: InteractionEventPayloads[T],
-) {
-  await trx
-    .insertInto('interaction_events')
-    .values({
-      interaction_id: interactionId,
-      type,
-      actor_type: 'system',
-      actor_id: null,
-      channel,
-      payload: JSON.stringify(payload),
-    })
-    .execute();
-}
 
 export function createSlaRepository(db: Kysely<Database>) {
   return {
@@ -342,11 +323,12 @@ export function createSlaRepository(db: Kysely<Database>) {
           trx,
           clock.interactionId,
           clock.channel,
+          system,
           kind === 'warning' ? 'sla.warning' : 'sla.breached',
           { ...event, ...(done.length > 0 && { done }) },
         );
         if (movedTo !== null)
-          await appendEvent(trx, clock.interactionId, clock.channel, 'routing.escalated', {
+          await appendEvent(trx, clock.interactionId, clock.channel, system, 'routing.escalated', {
             queue: clock.queue,
             step: -1,
             action: 'move-to',
@@ -357,26 +339,6 @@ export function createSlaRepository(db: Kysely<Database>) {
           });
         return { isSettled: true, isWaiting, priority, movedTo };
       });
-    },
-
-    /** Running clocks past due, by queue (the supervisors' dashboard). */
-    async breachedNow(
-      at: Date,
-    ): Promise<{ queue: string; channel: Channel; metric: SlaMetric; count: number }[]> {
-      const rows = await db
-        .selectFrom('sla_clocks')
-        .select(['queue', 'channel', 'metric'])
-        .select((eb) => eb.fn.countAll<string>().as('count'))
-        .where('stopped_at', 'is', null)
-        .where('due_at', '<=', at)
-        .groupBy(['queue', 'channel', 'metric'])
-        .execute();
-      return rows.map((r) => ({
-        queue: r.queue,
-        channel: r.channel as Channel,
-        metric: r.metric,
-        count: Number(r.count),
-      }));
     },
   };
 }
