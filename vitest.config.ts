@@ -1,9 +1,10 @@
 import { defineConfig, type TestProjectInlineConfiguration } from 'vitest/config';
 
 /*
- * The fault suite (tests/faults/) kills server processes and restarts its own Postgres, Redis and Dovecot: it
- * is not part of `npm test`. It is in the project list only when asked for, by `--project faults` on the
- * command line (`npm run test:faults`) or VITEST_FAULTS=1 (e.g. to run it beside the others).
+ * The fault suite (tests/faults/) kills server processes and restarts its own Postgres, Redis and Dovecot, so
+ * it does not run beside the other projects: `npm test` runs it as a second vitest run once they have passed.
+ * It is in the project list only when asked for, by `--project faults` on the command line (`npm test`'s
+ * second run, `npm run test:faults`) or VITEST_FAULTS=1.
  */
 const isFaultRunRequested =
   process.env.VITEST_FAULTS === '1' ||

@@ -117,7 +117,8 @@ export async function buildApp(options: AppOptions) {
     bodyLimit: 1024 * 1024,
     // Unknown fields are refused (400) where a schema says additionalProperties: false, not dropped silently.
     ajv: { customOptions: { removeAdditional: false } },
-    trustProxy: true,
+    // Whose X-Forwarded-For gives request.ip (config.ts, TRUST_PROXY): nobody's unless configured.
+    trustProxy: config.trustProxy,
     // A URL that cannot be decoded (`%ED%A0%80`) or a path parameter over the length limit is refused by the
     // router before any route runs: the same error envelope as every other refusal.
     frameworkErrors: (error, request, reply) => void sendError(error, request, reply),

@@ -18,6 +18,11 @@ export interface Config {
   host: string;
   port: number;
   publicBaseUrl: string;
+  /**
+   * Which proxies' X-Forwarded-For to believe for the client's address (the per-address login limit and the
+   * logs): false (none: the connection's peer is the client), a hop count, or addresses and CIDR ranges.
+   */
+  trustProxy: boolean | number | string[];
   /** Region for phone numbers written without a country code (ISO 3166-1 alpha-2). */
   defaultPhoneRegion: CountryCode;
   sessionTtlSeconds: number;
@@ -236,6 +241,30 @@ function webchatWidgets(env: NodeJS.ProcessEnv, publicBaseUrl: string): Record<s
   return widgets;
 }
 
+/**
+ * TRUST_PROXY: unset or `0` trusts no proxy; `true` trusts every hop (only when nothing but the proxy can
+ * reach the port); a whole number trusts that many hops; otherwise a comma list of addresses or CIDR ranges
+ * (`127.0.0.1,10.0.0.0/8`). Trusting a header nobody strips lets a client pick its own address, and so
+ * dodge the per-address login limit: hence off unless said.
+ */
+function trustProxyOf(value: string | undefined): boolean | number | string[] {
+  const text = value?.trim() ?? '';
+  if (text === '' || text === '0' || text === 'false') return false;
+  if (text === 'true') return true;
+  if (/^\d+$/.test(text)) return Number(text);
+  const entries = text
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter(Boolean);
+  const isAddress = (entry: string) => /^[\d.:a-f]+(\/\d{1,3})?$/i.test(entry) && /[.:]/.test(entry);
+  const bad = entries.filter((entry) => !isAddress(entry));
+  if (bad.length > 0)
+    throw new ConfigError(
+      `TRUST_PROXY must be true, a hop count, or addresses and CIDR ranges, got ${bad.join(', ')}`,
+    );
+  return entries;
+}
+
 function positiveCount(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
   const value = Number(env[name] ?? fallback);
   if (!Number.isInteger(value) || value <= 0)
@@ -299,6 +328,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     host,
     port,
     publicBaseUrl,
+    trustProxy: trustProxyOf(env.TRUST_PROXY),
     defaultPhoneRegion: region,
     sessionTtlSeconds: Number(env.SESSION_TTL_SECONDS ?? 12 * 3600),
     login: {

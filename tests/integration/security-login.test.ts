@@ -208,3 +208,47 @@ describe('per client address', () => {
     expect((await login(email, password, address)).statusCode).toBe(200);
   });
 });
+
+describe('the client address behind a proxy (TRUST_PROXY)', () => {
+  const spoofed = (app: typeof ctx.app, email: string, i: number, from: string) =>
+    app.inject({
+      method: 'POST',
+      url: '/api/auth/login',
+      payload: { email, password: `wrong-${i}` },
+      remoteAddress: from,
+      // A new address in every request: what a client spraying guesses would send.
+      headers: { 'x-forwarded-for': `198.51.100.${i + 1}` },
+    });
+
+  it('ignores X-Forwarded-For by default: a client cannot pick a fresh address per guess', async () => {
+    const address = newAddress();
+    const statuses: number[] = [];
+    for (let i = 0; i < limits.maxFailuresPerIp + 1; i += 1)
+      statuses.push((await spoofed(ctx.app, `spray-${randomUUID()}@login.test`, i, address)).statusCode);
+    expect(statuses.slice(0, limits.maxFailuresPerIp)).toEqual(Array(limits.maxFailuresPerIp).fill(401));
+    expect(statuses.at(-1)).toBe(429);
+  });
+
+  it("takes the client's address from a trusted proxy's header, and only from it", async () => {
+    const proxy = '10.200.0.1';
+    const { app } = await buildApp({
+      config: { ...ctx.config, trustProxy: [proxy] },
+      isWorker: false,
+    });
+    try {
+      // Through the trusted proxy each guess comes from a different client: none of them is throttled.
+      const viaProxy: number[] = [];
+      for (let i = 0; i < limits.maxFailuresPerIp + 1; i += 1)
+        viaProxy.push((await spoofed(app, `spray-${randomUUID()}@login.test`, i + 100, proxy)).statusCode);
+      expect(viaProxy).toEqual(Array(limits.maxFailuresPerIp + 1).fill(401));
+      // The same header from an address that is not the proxy is not believed.
+      const direct = newAddress();
+      const statuses: number[] = [];
+      for (let i = 0; i < limits.maxFailuresPerIp + 1; i += 1)
+        statuses.push((await spoofed(app, `spray-${randomUUID()}@login.test`, i + 150, direct)).statusCode);
+      expect(statuses.at(-1)).toBe(429);
+    } finally {
+      await app.close();
+    }
+  });
+});
