@@ -118,7 +118,13 @@ export async function buildApp(options: AppOptions) {
     // Unknown fields are refused (400) where a schema says additionalProperties: false, not dropped silently.
     ajv: { customOptions: { removeAdditional: false } },
     // Whose X-Forwarded-For gives request.ip (config.ts, TRUST_PROXY): nobody's unless configured.
-    trustProxy: config.trustProxy,
+    trustProxy:
+      typeof config.trustProxy === 'number'
+        ? (
+            (hops: number) => (_address: string, hop: number) =>
+              hop < hops
+          )(config.trustProxy)
+        : config.trustProxy,
     // A URL that cannot be decoded (`%ED%A0%80`) or a path parameter over the length limit is refused by the
     // router before any route runs: the same error envelope as every other refusal.
     frameworkErrors: (error, request, reply) => void sendError(error, request, reply),

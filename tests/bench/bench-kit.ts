@@ -139,3 +139,33 @@ export function printTable(rows: Record<string, string | number>[]): void {
 }
 
 export const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : '-');
+
+/**
+ * One line of `npm run bench`'s summary table: a benchmark's headline figure, the bare baseline it is
+ * compared with (measured in the same run), the ratio, the target and whether it was met. `verdict` is
+ * `met`, `MISSED`, `information` (no target), or a word saying why the figure does not count (`ERRORS`,
+ * `LOST/DOUBLED`, `NOT SUSTAINED`).
+ */
+export interface SummaryLine {
+  benchmark: string;
+  figure: string;
+  value: string;
+  baseline: string;
+  ratio: string;
+  target: string;
+  verdict: string;
+}
+
+export function printSummary(lines: readonly SummaryLine[]): void {
+  printTable(
+    lines.map((l) => ({
+      benchmark: l.benchmark,
+      figure: l.figure,
+      value: l.value,
+      'bare baseline': l.baseline,
+      ratio: l.ratio,
+      target: l.target,
+      verdict: l.verdict,
+    })),
+  );
+}

@@ -11,7 +11,7 @@ import { buildApp } from '../../src/app.js';
 import { openDatabase } from '../../src/db/database.js';
 import { migrateToLatest } from '../../src/db/migrate.js';
 import { startWorkerProcess } from '../support/worker-process.js';
-import { benchServices, fmt, printTable, say } from './bench-kit.js';
+import { benchServices, fmt, printTable, say, type SummaryLine } from './bench-kit.js';
 
 /*
  * npm run bench:chat — web chat's two promises, measured against a server process of its own
@@ -310,6 +310,32 @@ export function chatRows(r: ChatBenchResult) {
       'vs baseline': '',
       target: `<= ${memoryTargetKb} KB`,
       verdict: isMemoryMet ? 'met' : 'MISSED',
+    },
+  ];
+}
+
+/** The summary's lines (npm run bench): message latency against the bare relay, and idle memory. */
+export function chatSummary(r: ChatBenchResult): SummaryLine[] {
+  const isWhole = r.chat.errors === 0 && r.chat.count === r.chat.sent;
+  const memoryKb = Math.max(r.memory.perConnectionRssKb, r.memory.perConnectionHeapKb);
+  return [
+    {
+      benchmark: 'chat',
+      figure: `visitor message to agent socket p99, ${visitorCount} visitors`,
+      value: `${fmt(r.chat.p99, 2)} ms`,
+      baseline: `${fmt(r.baseline.p99, 2)} ms bare socket.io relay`,
+      ratio: fmt(r.chat.p99 / r.baseline.p99, 2),
+      target: `<= ${latencyTargetMs} ms`,
+      verdict: !isWhole ? 'ERRORS' : r.chat.p99 <= latencyTargetMs ? 'met' : 'MISSED',
+    },
+    {
+      benchmark: 'chat',
+      figure: 'server memory per idle widget connection (RSS or heap, the larger)',
+      value: `${fmt(memoryKb, 1)} KB`,
+      baseline: '',
+      ratio: '',
+      target: `<= ${memoryTargetKb} KB`,
+      verdict: memoryKb <= memoryTargetKb ? 'met' : 'MISSED',
     },
   ];
 }

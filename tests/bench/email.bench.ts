@@ -17,7 +17,7 @@ import { migrateToLatest } from '../../src/db/migrate.js';
 import { dovecotPassword, startDovecot, type Dovecot } from '../support/dovecot.js';
 import { imapClient, mailboxFixture } from '../support/email-fixtures.js';
 import { startSmtpCapture } from '../support/smtp-capture.js';
-import { benchServices, fmt, printTable, say } from './bench-kit.js';
+import { benchServices, fmt, printTable, say, type SummaryLine } from './bench-kit.js';
 
 /*
  * npm run bench:email — messages per second that Switchboard reads from a real Dovecot IMAP server into
@@ -924,6 +924,22 @@ export function emailRows(r: EmailBenchResult) {
       r.switchboard.logged !== r.messages ? 'LOST/DOUBLED' : r.ratio >= emailTarget ? 'met' : 'MISSED',
     ),
     ...(r.switchboardAck ? [row(r.switchboardAck, fmt(ratioOf(r.switchboardAck), 2))] : []),
+  ];
+}
+
+/** The summary's line (npm run bench): mail logged per second against bare fetch-and-parse. */
+export function emailSummary(r: EmailBenchResult): SummaryLine[] {
+  return [
+    {
+      benchmark: 'email',
+      figure: `mail fetched, parsed and logged per second (${r.messages} messages)`,
+      value: `${fmt(r.switchboard.perSecond, 0)}/s`,
+      baseline: `${fmt(r.bareMean.perSecond, 0)}/s bare IMAP fetch and parse`,
+      ratio: fmt(r.ratio, 2),
+      target: `>= ${emailTarget} x bare`,
+      verdict:
+        r.switchboard.logged !== r.messages ? 'LOST/DOUBLED' : r.ratio >= emailTarget ? 'met' : 'MISSED',
+    },
   ];
 }
 

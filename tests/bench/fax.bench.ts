@@ -13,7 +13,15 @@ import { openDatabase } from '../../src/db/database.js';
 import { migrateToLatest } from '../../src/db/migrate.js';
 import { makeFaxTiff } from '../support/fax-fixtures.js';
 import { hylafaxFields, hylafaxMultipart } from '../support/fax-signing.js';
-import { benchServices, fmt, printTable, say, timedLoop, type LoopResult } from './bench-kit.js';
+import {
+  benchServices,
+  fmt,
+  type LoopResult,
+  printTable,
+  say,
+  type SummaryLine,
+  timedLoop,
+} from './bench-kit.js';
 
 /*
  * npm run bench:fax — what a fax costs, beside a bare baseline measured in the same run:
@@ -247,6 +255,31 @@ export function faxRows(r: FaxBenchResult): Record<string, string | number>[] {
       measure: 'pages read per minute (one process)',
       value: fmt(r.toLogged.pagesPerMinute, 0),
       'vs bare': '',
+    },
+  ];
+}
+
+/** The summary's lines (npm run bench): the pipeline against the bare tools, and the webhook's answer. */
+export function faxSummary(r: FaxBenchResult): SummaryLine[] {
+  const msOf = (name: string) => r.pipeline.find((p) => p.name === name)?.msPerPage ?? NaN;
+  return [
+    {
+      benchmark: 'fax',
+      figure: 'document pipeline with OCR, per page',
+      value: `${fmt(msOf('pipeline with OCR'), 0)} ms`,
+      baseline: `${fmt(msOf('bare tools with OCR'), 0)} ms bare Debian tools`,
+      ratio: fmt(msOf('pipeline with OCR') / msOf('bare tools with OCR'), 2),
+      target: '',
+      verdict: 'information',
+    },
+    {
+      benchmark: 'fax',
+      figure: 'HylaFAX webhook answer p99',
+      value: `${fmt(r.ack.p99Ms, 1)} ms`,
+      baseline: `${fmt(r.bareAck.p99Ms, 1)} ms bare multipart upload`,
+      ratio: fmt(r.ack.p99Ms / r.bareAck.p99Ms, 2),
+      target: '',
+      verdict: r.ack.errors > 0 ? 'ERRORS' : 'information',
     },
   ];
 }

@@ -4,7 +4,15 @@ import { buildApp } from '../../src/app.js';
 import { openDatabase } from '../../src/db/database.js';
 import { migrateToLatest } from '../../src/db/migrate.js';
 import type { Channel, InboundContact } from '../../src/interactions/inbound-contact.js';
-import { benchServices, fmt, printTable, say, timedLoop, type LoopResult } from './bench-kit.js';
+import {
+  benchServices,
+  fmt,
+  type LoopResult,
+  printTable,
+  say,
+  type SummaryLine,
+  timedLoop,
+} from './bench-kit.js';
 
 /*
  * npm run bench:ingest — contacts ingested per second with 8 concurrent producers, p50/p99 latency, beside
@@ -194,6 +202,21 @@ export function ingestRows(r: IngestBenchResult) {
       `>= ${ingestTarget}`,
       r.ratio >= ingestTarget ? 'met' : 'MISSED',
     ),
+  ];
+}
+
+/** The summary's line (npm run bench): ingest's throughput against the bare INSERT loop. */
+export function ingestSummary(r: IngestBenchResult): SummaryLine[] {
+  return [
+    {
+      benchmark: 'ingest',
+      figure: `contacts logged per second, ${producers} producers`,
+      value: `${fmt(r.ingest.perSecond, 0)}/s`,
+      baseline: `${fmt(r.bare.perSecond, 0)}/s single-row INSERTs`,
+      ratio: fmt(r.ratio, 2),
+      target: `>= ${ingestTarget} x bare`,
+      verdict: r.ingest.errors > 0 ? 'ERRORS' : r.ratio >= ingestTarget ? 'met' : 'MISSED',
+    },
   ];
 }
 

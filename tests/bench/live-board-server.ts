@@ -60,6 +60,10 @@ export interface PhaseReport {
   offered: number;
   accepted: number;
   closed: number;
+  /** From ingest()'s call to the contact's first offer, for contacts that arrived in the phase (sorted). */
+  arrivalToOfferMs: number[];
+  /** At the phase's end, after a full garbage collection when the process runs with --expose-gc. */
+  memory: { rssMb: number; heapUsedMb: number; isAfterGc: boolean };
   /** Boards this process computed in the phase, with the service's own timing of the latest of them. */
   boards: number;
   boardCpuMs: number[];
@@ -103,7 +107,42 @@ function contactOf(n: number): InboundContact {
   };
 }
 
-function createArrivals(services: Services) {
+/**
+ * Arrival-to-offer latency: ingest() may resolve before or after the contact's first offer.created (routing
+ * on ingest offers within the call), so whichever of the two comes second records the gap.
+ */
+function createOfferClock() {
+  const arrivedAt = new Map<string, number>();
+  const offeredAt = new Map<string, number>();
+  let latencies: number[] = [];
+  const record = (arrived: number, offered: number) => latencies.push(offered - arrived);
+  return {
+    arrived(interactionId: string, at: number): void {
+      const offered = offeredAt.get(interactionId);
+      if (offered === undefined) arrivedAt.set(interactionId, at);
+      else {
+        offeredAt.delete(interactionId);
+        record(at, offered);
+      }
+    },
+    offered(interactionId: string): void {
+      const arrived = arrivedAt.get(interactionId);
+      if (arrived !== undefined) {
+        arrivedAt.delete(interactionId);
+        record(arrived, performance.now());
+      } else if (!offeredAt.has(interactionId)) offeredAt.set(interactionId, performance.now());
+    },
+    /** The latencies since the last call, sorted; forgets offers of contacts it never saw arrive. */
+    take(): number[] {
+      const taken = latencies.sort((a, b) => a - b);
+      latencies = [];
+      offeredAt.clear();
+      return taken;
+    },
+  };
+}
+
+function createArrivals(services: Services, offers: ReturnType<typeof createOfferClock>) {
   const totals: ArrivalTotals = { issued: 0, ingested: 0, failed: 0, shed: 0, firstError: null };
   let timer: NodeJS.Timeout | undefined;
   let inFlight = 0;
@@ -123,10 +162,14 @@ function createArrivals(services: Services) {
           }
           inFlight += 1;
           totals.issued += 1;
+          const arrivedAt = performance.now();
           services
             .ingest(contactOf(sequence++))
             .then(
-              () => void (totals.ingested += 1),
+              (result) => {
+                totals.ingested += 1;
+                if (result.isNewInteraction) offers.arrived(result.interactionId, arrivedAt);
+              },
               (error: unknown) => {
                 totals.failed += 1;
                 totals.firstError ??= error instanceof Error ? error.message : String(error);
@@ -209,6 +252,7 @@ async function main(): Promise<void> {
   const loopDelay = monitorEventLoopDelay({ resolution: loopDelayResolutionMs });
   loopDelay.enable();
   const counts = { offered: 0, accepted: 0, closed: 0 };
+  const offers = createOfferClock();
   let phase = {
     startedMs: performance.now(),
     cpu: process.cpuUsage(),
@@ -227,10 +271,13 @@ async function main(): Promise<void> {
           isWorker: true,
         });
         const { events } = built.services;
-        events.subscribe('offer.created', () => void (counts.offered += 1));
+        events.subscribe('offer.created', (payload) => {
+          counts.offered += 1;
+          offers.offered(payload.interactionId);
+        });
         events.subscribe('offer.accepted', () => void (counts.accepted += 1));
         events.subscribe('interaction.closed', () => void (counts.closed += 1));
-        arrivals = createArrivals(built.services);
+        arrivals = createArrivals(built.services, offers);
         await built.app.listen({ host: '127.0.0.1', port: 0 });
         const { port } = built.app.server.address() as AddressInfo;
         await writeLine(`ready ${JSON.stringify({ port, pid: process.pid })}`);
@@ -244,6 +291,7 @@ async function main(): Promise<void> {
         await writeLine(`arrivals-stopped ${JSON.stringify(arrivals.totals)}`);
       } else if (command === 'phase-start') {
         loopDelay.reset();
+        offers.take();
         phase = {
           startedMs: performance.now(),
           cpu: process.cpuUsage(),
@@ -257,6 +305,9 @@ async function main(): Promise<void> {
         const stats = built!.services.liveBoard.stats();
         const totals = arrivals!.totals;
         const boards = stats.boardsComputed - phase.boards;
+        const gc = (globalThis as { gc?: () => void }).gc;
+        gc?.();
+        const memory = process.memoryUsage();
         const report: PhaseReport = {
           wallMs: performance.now() - phase.startedMs,
           cpuMs: (cpu.user + cpu.system) / 1000,
@@ -269,6 +320,8 @@ async function main(): Promise<void> {
           offered: counts.offered - phase.counts.offered,
           accepted: counts.accepted - phase.counts.accepted,
           closed: counts.closed - phase.counts.closed,
+          arrivalToOfferMs: offers.take(),
+          memory: { rssMb: memory.rss / 1048576, heapUsedMb: memory.heapUsed / 1048576, isAfterGc: !!gc },
           boards,
           boardCpuMs: boards > 0 ? stats.recentCpuMs.slice(-boards) : [],
           boardWallMs: boards > 0 ? stats.recentWallMs.slice(-boards) : [],

@@ -1,19 +1,8 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Redis } from 'ioredis';
-import { sql } from 'kysely';
 import { io, type Socket } from 'socket.io-client';
-import { createSessionStore } from '../../src/agents/session.store.js';
-import { buildApp } from '../../src/app.js';
-import { openDatabase } from '../../src/db/database.js';
-import { migrateToLatest } from '../../src/db/migrate.js';
-import type { AckResult, AgentRequestResults, OfferPush } from '../../src/realtime/agent-events.js';
 import type { SupervisorBoard, SupervisorServerEvents } from '../../src/realtime/supervisor-events.js';
-import { randomFrom } from '../support/agent-simulator.js';
-import { startWorkerProcess, type WorkerProcess } from '../support/worker-process.js';
-import { benchServices, fmt, printTable, say } from './bench-kit.js';
+import { fmt, printTable, say, type SummaryLine } from './bench-kit.js';
+import { connected, procCpuMs, serverLogOf, startBoardBed } from './board-bed.js';
 import type { ArrivalTotals, PhaseReport, ProfileSummary } from './live-board-server.js';
 
 /*
@@ -23,8 +12,12 @@ import type { ArrivalTotals, PhaseReport, ProfileSummary } from './live-board-se
  *
  * Load, the same in both phases: contacts arrive at `arrivalsPerSecond` (open loop, ingest() in the server
  * process, as a channel adapter hands them over) on email, chat and fax, into four always-open queues by
- * keyword; 40 agents, connected to /agent from this process, accept every offer on their socket and close
- * the contact over HTTP 0.5-1.5 s later (no wrap-up), so that the board's figures move.
+ * keyword; 40 agents are connected to /agent from this process. By default they are away: signed in and
+ * on the board, taking nothing, so the contacts wait and the queues grow (the board's waiting figures and
+ * its per-queue rows move; answered stays 0). With BENCH_LIVE_ANSWER=1 they are available, accept every
+ * offer on their socket and close the contact over HTTP 0.5-1.5 s later (no wrap-up), so that answered and
+ * handled figures move too; on a 2-core machine that load (offers, accepts, closes, and the Postgres
+ * writes they make) saturates both cores at 70-90 contacts a second, short of 200.
  *
  * The two phases alternate in `rounds` slices of `sliceSeconds` each, so that the load other tenants put on
  * this shared machine weighs on both alike:
@@ -44,7 +37,8 @@ import type { ArrivalTotals, PhaseReport, ProfileSummary } from './live-board-se
  * The arrival rate is what the server actually ingested in the slices, printed beside the target: on a small
  * machine the server and this process may not keep up, and the bench says so rather than hide it.
  *
- * Env: BENCH_LIVE_RATE (arrivals/s, 200), BENCH_LIVE_SLICE (seconds, 15), BENCH_LIVE_ROUNDS (2).
+ * Env: BENCH_LIVE_RATE (arrivals/s, 200), BENCH_LIVE_SLICE (seconds, 15), BENCH_LIVE_ROUNDS (2),
+ * BENCH_LIVE_ANSWER (0: the agents are away, see below; 1: they answer).
  */
 
 const arrivalsPerSecond = Number(process.env.BENCH_LIVE_RATE ?? 200);
@@ -53,6 +47,7 @@ const rounds = Number(process.env.BENCH_LIVE_ROUNDS ?? 2);
 const warmUpSeconds = 8;
 const profileSeconds = 6;
 const agentCount = 40;
+const isAnswering = process.env.BENCH_LIVE_ANSWER === '1';
 const supervisorCount = 20;
 /** How long after the last supervisor left the cluster stops computing: the watchers key's TTL and a tick. */
 const boardIdleMs = 4500;
@@ -79,39 +74,12 @@ options:
   offerTimeoutSeconds: 60
 `;
 
-type AgentClient = Socket;
 type SupervisorClient = Socket<SupervisorServerEvents>;
 
 const percentile = (values: readonly number[], q: number) => {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
 };
-
-function connected<T extends Socket>(socket: T): Promise<T> {
-  return new Promise((resolve, reject) => {
-    socket.once('connect', () => resolve(socket));
-    socket.once('connect_error', reject);
-  });
-}
-
-/** CPU time, in ms, of a process and (with `andChildrenOf`) of every process whose parent it is, from /proc. */
-function procCpuMs(pid: number | undefined, andChildrenOf = false): number {
-  if (pid === undefined) return NaN;
-  let ticks = 0;
-  for (const entry of andChildrenOf ? readdirSync('/proc') : [String(pid)]) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      // fields[1] is the parent pid; fields[11..12] are utime and stime in clock ticks (USER_HZ 100).
-      if (entry !== String(pid) && fields[1] !== String(pid)) continue;
-      ticks += Number(fields[11]) + Number(fields[12]);
-    } catch {
-      // The process ended between the listing and the read.
-    }
-  }
-  return ticks * 10;
-}
 
 interface Snapshot {
   atMs: number;
@@ -184,109 +152,17 @@ const emptyTotals = (): PhaseTotals => ({
 });
 
 export async function runLiveBoardBench(): Promise<LiveBoardBenchResult> {
-  const { config: baseConfig, stop } = await benchServices();
-  const rulesDir = mkdtempSync(join(tmpdir(), 'switchboard-live-board-bench-'));
-  const logFile = join(rulesDir, 'server.log');
-  const agents: AgentClient[] = [];
+  const bed = await startBoardBed({
+    name: 'live-board',
+    ruleFiles: { 'rules.yaml': rules },
+    agentCount,
+    agentState: isAnswering ? 'available' : 'away',
+    supervisorCount,
+    holdMs,
+  });
+  const { server, base, supervisorCookies, postmasterPid, redisPid } = bed;
   let supervisors: SupervisorClient[] = [];
-  let server: WorkerProcess | undefined;
-  let isRunning = true;
   try {
-    writeFileSync(join(rulesDir, 'rules.yaml'), rules);
-    const config = { ...baseConfig, routingRulesDir: rulesDir, routeOnIngest: true };
-    const handle = openDatabase(config.databaseUrl!, config.databaseSchema, { max: 2 });
-    say('migrating a fresh schema');
-    await migrateToLatest(handle.db, handle.pool, config.databaseSchema);
-
-    say(`creating ${agentCount} agents (available) and ${supervisorCount} supervisors`);
-    const { app: setupApp, services } = await buildApp({ config, isWorker: false });
-    const redis = new Redis(config.redisUrl!);
-    const sessions = createSessionStore(redis, config.redisPrefix, 3600);
-    const agentCookies: string[] = [];
-    const supervisorCookies: string[] = [];
-    for (let i = 0; i < agentCount; i++) {
-      const agent = await services.repositories.agents.create({
-        email: `agent${i}@live-board-bench.test`,
-        displayName: `Agent ${i}`,
-        role: 'agent',
-        passwordHash: 'not-a-real-hash',
-        skills: { ...(i % 2 === 0 && { billing: 2 }), ...(i % 3 === 0 && { claims: 2 }) },
-        capacity: {},
-      });
-      await services.agentStates.setState(agent.id, 'available');
-      agentCookies.push(`sb_session=${await sessions.create(agent.id)}`);
-    }
-    for (let i = 0; i < supervisorCount; i++) {
-      const supervisor = await services.repositories.agents.create({
-        email: `supervisor${i}@live-board-bench.test`,
-        displayName: `Supervisor ${i}`,
-        role: 'supervisor',
-        passwordHash: 'not-a-real-hash',
-        skills: {},
-        capacity: {},
-      });
-      supervisorCookies.push(`sb_session=${await sessions.create(supervisor.id)}`);
-    }
-    await setupApp.close();
-    const postmasterPid = await (async () => {
-      const { rows } = await handle.pool.query<{ pid: number }>('select pg_backend_pid() as pid');
-      try {
-        const stat = readFileSync(`/proc/${rows[0]!.pid}/stat`, 'utf8');
-        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      } catch {
-        return undefined; // Postgres runs elsewhere.
-      }
-    })();
-    const redisPid = await (async () => {
-      const pid = Number(/process_id:(\d+)/.exec(await redis.info('server'))?.[1]);
-      return Number.isFinite(pid) && readdirSync('/proc').includes(String(pid)) ? pid : undefined;
-    })();
-    redis.disconnect();
-
-    server = startWorkerProcess(new URL('./live-board-server.ts', import.meta.url), config, 180_000);
-    server.send(`start ${logFile}`);
-    const { port } = JSON.parse(await server.expectLine('ready')) as { port: number; pid: number };
-    const base = `http://127.0.0.1:${port}`;
-    say(`server process on ${base}`);
-
-    // Agents: accept every offer on the socket, close the contact over HTTP after a short hold.
-    let agentErrors = 0;
-    let firstAgentError: string | null = null;
-    const fail = (what: string) => {
-      agentErrors += 1;
-      firstAgentError ??= what;
-    };
-    for (const [i, cookie] of agentCookies.entries()) {
-      const random = randomFrom(1000 + i);
-      const agent = await connected(
-        io(`${base}/agent`, {
-          transports: ['websocket'],
-          reconnection: false,
-          forceNew: true,
-          extraHeaders: { cookie },
-        }),
-      );
-      agents.push(agent);
-      agent.on('offer', (offer: OfferPush) => {
-        void (async () => {
-          const answer = (await agent
-            .timeout(10_000)
-            .emitWithAck('offer:accept', { offerId: offer.offerId })) as AckResult<
-            AgentRequestResults['offer:accept']
-          >;
-          if (!answer.ok) return fail(`accept: ${answer.error.code} ${answer.error.message}`);
-          await sleep(holdMs[0] + random() * (holdMs[1] - holdMs[0]));
-          if (!isRunning) return;
-          const response = await fetch(`${base}/api/interactions/${offer.interactionId}/close`, {
-            method: 'POST',
-            headers: { cookie, 'content-type': 'application/json' },
-            body: '{}',
-          });
-          if (response.status !== 204) fail(`close: ${response.status} ${await response.text()}`);
-        })().catch((error: unknown) => isRunning && fail(String(error)));
-      });
-    }
-
     // Supervisors: each socket's boards, with when they came.
     const received = new Map<SupervisorClient, Snapshot[]>();
     let window: { fromMs: number; toMs: number } | null = null;
@@ -341,11 +217,11 @@ export async function runLiveBoardBench(): Promise<LiveBoardBenchResult> {
     const measure = async (into: PhaseTotals) => {
       const db0 = procCpuMs(postmasterPid, true);
       const redis0 = procCpuMs(redisPid);
-      server!.send('phase-start');
-      await server!.expectLine('phase-started');
+      server.send('phase-start');
+      await server.expectLine('phase-started');
       await sleep(sliceSeconds * 1000);
-      server!.send('phase-end');
-      const phase = JSON.parse(await server!.expectLine('phase')) as PhaseReport;
+      server.send('phase-end');
+      const phase = JSON.parse(await server.expectLine('phase')) as PhaseReport;
       into.wallMs += phase.wallMs;
       into.cpuMs += phase.cpuMs;
       into.dbCpuMs += procCpuMs(postmasterPid, true) - db0;
@@ -412,19 +288,9 @@ export async function runLiveBoardBench(): Promise<LiveBoardBenchResult> {
 
     server.send('arrivals-stop');
     const arrivals = JSON.parse(await server.expectLine('arrivals-stopped', 120_000)) as ArrivalTotals;
-    isRunning = false;
-    for (const agent of agents) agent.disconnect();
-    await server.stop();
-    server = undefined;
-    await sql`drop schema ${sql.id(config.databaseSchema)} cascade`.execute(handle.db);
-    await handle.close();
-
-    const logLines = readFileSync(logFile, 'utf8').split('\n').filter(Boolean);
-    const serverLog = {
-      warnings: logLines.length,
-      first: logLines[0] ? ((JSON.parse(logLines[0]) as { msg?: string }).msg ?? '') : null,
-      poolTimeouts: logLines.filter((l) => l.includes('timeout exceeded when trying to connect')).length,
-    };
+    await bed.stopLoad();
+    const serverLog = serverLogOf(bed.logFile);
+    const { count: agentErrors, first: firstAgentError } = bed.agentErrors();
     const sum = (board: SupervisorBoard, key: 'offered' | 'answered') =>
       board.channels.reduce((total, row) => total + row[key], 0);
     const first = windowBoards[0]?.board;
@@ -459,11 +325,8 @@ export async function runLiveBoardBench(): Promise<LiveBoardBenchResult> {
       serverLog,
     };
   } finally {
-    isRunning = false;
-    for (const socket of [...agents, ...supervisors]) socket.disconnect();
-    await server?.stop().catch(() => undefined);
-    rmSync(rulesDir, { recursive: true, force: true });
-    await stop();
+    for (const socket of supervisors) socket.disconnect();
+    await bed.close();
   }
 }
 
@@ -481,7 +344,9 @@ export function printLiveBoardBench(r: LiveBoardBenchResult): void {
   const s = r.with;
   say(
     `${r.rounds} alternating slices of ${r.sliceSeconds}s per phase; target ${r.arrivalsPerSecond} contacts/s; ` +
-      `${agentCount} agents accept and close everything`,
+      (isAnswering
+        ? `${agentCount} agents accept and close everything`
+        : `${agentCount} agents signed in and away: contacts arrive and wait`),
   );
   printTable([
     row('server process CPU, cores (the dashboard: the difference)', cores(w, 'cpuMs'), cores(s, 'cpuMs'), 3),
@@ -498,7 +363,7 @@ export function printLiveBoardBench(r: LiveBoardBenchResult): void {
   // The promise is a board at most once a second: by the boards' `at`, never two within 1000 ms, give or
   // take the millisecond by which a timer and Date.now() may disagree (the actual smallest gap is printed).
   const isPaced = sn.minBoardGapMs >= 999;
-  const isMoving = sn.offeredLast > sn.offeredFirst && sn.answeredLast > sn.answeredFirst;
+  const isMoving = sn.offeredLast > sn.offeredFirst && (!isAnswering || sn.answeredLast > sn.answeredFirst);
   const isRateMet = (s.ingested * 1000) / s.wallMs >= 0.95 * r.arrivalsPerSecond;
   process.stdout.write('\n');
   printTable([
@@ -565,6 +430,36 @@ export function printLiveBoardBench(r: LiveBoardBenchResult): void {
     say(`whole process by file of the top frame:`);
     for (const { file, share } of p.byFile.slice(0, 8)) say(`  ${fmt(100 * share, 1)}%  ${file}`);
   }
+}
+
+/** The summary's lines (npm run bench): the dashboard's CPU, against the same load with nobody watching. */
+export function liveBoardSummary(r: LiveBoardBenchResult): SummaryLine[] {
+  const cores = (t: PhaseTotals) => t.cpuMs / t.wallMs;
+  const achieved = (r.with.ingested * 1000) / r.with.wallMs;
+  const isSustained = achieved >= 0.95 * r.arrivalsPerSecond;
+  const difference = cores(r.with) - cores(r.without);
+  const tickCpu = percentile(r.boardCpuMs, 0.5);
+  return [
+    {
+      benchmark: 'live board',
+      figure: `server CPU, ${supervisorCount} supervisors watching, ${fmt(achieved, 0)} contacts/s arriving`,
+      value: `${difference >= 0 ? '+' : ''}${fmt(difference, 3)} cores (tick ${fmt(tickCpu, 0)} ms/s)`,
+      baseline: `${fmt(cores(r.without), 3)} cores nobody watching`,
+      ratio: fmt(cores(r.with) / cores(r.without), 2),
+      target: `at ${r.arrivalsPerSecond}/s`,
+      verdict:
+        r.arrivals.failed > 0 || r.agentErrors > 0 ? 'ERRORS' : isSustained ? 'information' : 'NOT SUSTAINED',
+    },
+    {
+      benchmark: 'live board',
+      figure: 'snapshots per supervisor per second (max)',
+      value: fmt(r.snapshots.perClientPerSecondMax, 2),
+      baseline: '',
+      ratio: '',
+      target: '<= 1 a second',
+      verdict: r.snapshots.minBoardGapMs >= 999 ? 'met' : 'MISSED',
+    },
+  ];
 }
 
 const isMain = import.meta.url === `file://${process.argv[1]}`;

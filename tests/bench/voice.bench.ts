@@ -10,7 +10,7 @@ import twilio from 'twilio';
 import { openDatabase } from '../../src/db/database.js';
 import { migrateToLatest } from '../../src/db/migrate.js';
 import { startWorkerProcess, type WorkerProcess } from '../support/worker-process.js';
-import { benchServices, fmt, printTable, say } from './bench-kit.js';
+import { benchServices, fmt, printTable, say, type SummaryLine } from './bench-kit.js';
 
 /*
  * npm run bench:voice — Twilio IVR webhook latency at a steady 300 requests/s, beside a bare Fastify route
@@ -763,6 +763,22 @@ export function voiceSummary(r: VoiceBenchResult): string[] {
           `  ! ${p.name}: the machine's CPUs were ${fmt(p.machineBusyPercent, 0)}% busy (this bench alone ` +
           'takes about a third at 300/s): other processes competed, and its tail is theirs as much as ours',
       ),
+  ];
+}
+
+/** The summary's line (npm run bench): the IVR's p99 against fixed TwiML's, in alternating slices. */
+export function voiceSummaryLines(r: VoiceBenchResult): SummaryLine[] {
+  const { bare, ivr } = r.interleaved;
+  return [
+    {
+      benchmark: 'voice',
+      figure: `IVR turn p99 at ${r.rate}/s (signed Twilio webhooks)`,
+      value: `${fmt(ivr.p99Ms, 2)} ms`,
+      baseline: `${fmt(bare.p99Ms, 2)} ms bare fixed TwiML`,
+      ratio: fmt(r.p99Ratio, 2),
+      target: `<= ${ratioTarget} x bare`,
+      verdict: voiceIsWrong(r) ? 'ERRORS' : r.p99Ratio <= ratioTarget ? 'met' : 'MISSED',
+    },
   ];
 }
 

@@ -33,11 +33,17 @@ export function workerEnv(config: Config): Record<string, string> {
   };
 }
 
-export function startWorkerProcess(scriptUrl: URL, config: Config, defaultTimeoutMs: number): WorkerProcess {
+export function startWorkerProcess(
+  scriptUrl: URL,
+  config: Config,
+  defaultTimeoutMs: number,
+  /** More for the worker: node flags (`--expose-gc`), and environment beyond what workerEnv sets. */
+  options: { nodeArgs?: string[]; env?: Record<string, string> } = {},
+): WorkerProcess {
   const script = fileURLToPath(scriptUrl);
-  const child = spawn(process.execPath, ['--import', 'tsx', script], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', script], {
     cwd: projectRoot,
-    env: { ...process.env, ...workerEnv(config) },
+    env: { ...process.env, ...workerEnv(config), ...options.env },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   let stderr = '';
