@@ -119,30 +119,41 @@ export async function startBoardBed(options: BoardBedOptions): Promise<BoardBed>
     const sessions = createSessionStore(redis, config.redisPrefix, 24 * 3600);
     const agentCookies: string[] = [];
     const supervisorCookies: string[] = [];
-    for (let i = 0; i < options.agentCount; i++) {
-      const agent = await services.repositories.agents.create({
-        email: `agent${i}@${options.name}-bench.test`,
-        displayName: `Agent ${i}`,
-        role: 'agent',
-        passwordHash: 'not-a-real-hash',
-        skills: { ...(i % 2 === 0 && { billing: 2 }), ...(i % 3 === 0 && { claims: 2 }) },
-        capacity: {},
-      });
-      await services.agentStates.setState(agent.id, options.agentState);
-      agentCookies.push(`sb_session=${await sessions.create(agent.id)}`);
+    let redisPid: number | undefined;
+    try {
+      for (let i = 0; i < options.agentCount; i++) {
+        const agent = await services.repositories.agents.create({
+          email: `agent${i}@${options.name}-bench.test`,
+          displayName: `Agent ${i}`,
+          role: 'agent',
+          passwordHash: 'not-a-real-hash',
+          skills: { ...(i % 2 === 0 && { billing: 2 }), ...(i % 3 === 0 && { claims: 2 }) },
+          capacity: {},
+        });
+        await services.agentStates.setState(
+          agent.id,
+          options.agentState,
+          options.agentState === 'away' ? 'Training' : null,
+        );
+        agentCookies.push(`sb_session=${await sessions.create(agent.id)}`);
+      }
+      for (let i = 0; i < options.supervisorCount; i++) {
+        const supervisor = await services.repositories.agents.create({
+          email: `supervisor${i}@${options.name}-bench.test`,
+          displayName: `Supervisor ${i}`,
+          role: 'supervisor',
+          passwordHash: 'not-a-real-hash',
+          skills: {},
+          capacity: {},
+        });
+        supervisorCookies.push(`sb_session=${await sessions.create(supervisor.id)}`);
+      }
+      const pid = Number(/process_id:(\d+)/.exec(await redis.info('server'))?.[1]);
+      redisPid = Number.isFinite(pid) && readdirSync('/proc').includes(String(pid)) ? pid : undefined;
+    } finally {
+      redis.disconnect();
+      await setupApp.close();
     }
-    for (let i = 0; i < options.supervisorCount; i++) {
-      const supervisor = await services.repositories.agents.create({
-        email: `supervisor${i}@${options.name}-bench.test`,
-        displayName: `Supervisor ${i}`,
-        role: 'supervisor',
-        passwordHash: 'not-a-real-hash',
-        skills: {},
-        capacity: {},
-      });
-      supervisorCookies.push(`sb_session=${await sessions.create(supervisor.id)}`);
-    }
-    await setupApp.close();
     const postmasterPid = await (async () => {
       const { rows } = await handle.pool.query<{ pid: number }>('select pg_backend_pid() as pid');
       try {
@@ -152,11 +163,6 @@ export async function startBoardBed(options: BoardBedOptions): Promise<BoardBed>
         return undefined; // Postgres runs elsewhere.
       }
     })();
-    const redisPid = await (async () => {
-      const pid = Number(/process_id:(\d+)/.exec(await redis.info('server'))?.[1]);
-      return Number.isFinite(pid) && readdirSync('/proc').includes(String(pid)) ? pid : undefined;
-    })();
-    redis.disconnect();
 
     server = startWorkerProcess(new URL('./live-board-server.ts', import.meta.url), config, 180_000, {
       ...options.server,
