@@ -38,7 +38,8 @@ const arrivalsPerSecond = Number(process.env.BENCH_SOAK_RATE ?? 20);
 const callsPerSecond = 1;
 const readsPerSecond = 5;
 const agentCount = 30;
-const supervisorCount = 5;
+/** BENCH_SOAK_SUPERVISORS: 0 leaves the live board out (no process computes it). */
+const supervisorCount = Number(process.env.BENCH_SOAK_SUPERVISORS ?? 5);
 const holdMs: [number, number] = [1000, 3000];
 /** At most this much more memory in the second half than in the first (mean over the minutes). */
 export const growthLimit = 0.1;

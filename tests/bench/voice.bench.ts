@@ -673,10 +673,22 @@ export async function runVoiceBench(seconds: number): Promise<VoiceBenchResult> 
       );
 
     // Every answered turn must have run the IVR: its ivr.step events are in Postgres.
+    // The step log lags the calls by a batch (channels/phone/step-log.ts: ~100 ms, more on a busy
+    // machine): counted until it is complete, or has not grown for two seconds.
     const expected = [...turns].reduce((sum, [seq, n]) => sum + n * stepsFor(seq), 0);
-    const { rows } = await sql<{ n: string }>`
-      select count(*) as n from interaction_events where type = 'ivr.step'`.execute(handle.db);
-    const found = Number(rows[0]?.n ?? 0);
+    const db = handle.db;
+    const countSteps = async () => {
+      const { rows } = await sql<{ n: string }>`
+        select count(*) as n from interaction_events where type = 'ivr.step'`.execute(db);
+      return Number(rows[0]?.n ?? 0);
+    };
+    let found = await countSteps();
+    for (let still = 0; found < expected && still < 2000; still += 100) {
+      await sleep(100);
+      const now = await countSteps();
+      if (now > found) still = 0;
+      found = now;
+    }
     say(`ivr.step events in Postgres: ${found}, expected ${expected} from the turns answered`);
 
     await server.stop();
