@@ -77,6 +77,8 @@ export interface BoardBed {
   redisPid: number | undefined;
   /** The server's log file (pino JSON lines at warn and above). */
   logFile: string;
+  /** A query on the bench's database (two connections), e.g. for pg_stat_statements. */
+  query<R extends object>(text: string): Promise<R[]>;
   agentErrors(): { count: number; first: string | null };
   /** Agents stop answering; the server stops; the schema goes. The services stop with `close()`. */
   stopLoad(): Promise<void>;
@@ -221,6 +223,10 @@ export async function startBoardBed(options: BoardBedOptions): Promise<BoardBed>
       redisPid,
       logFile,
       agentErrors: () => ({ count: agentErrors, first: firstAgentError }),
+      query: async <R extends object>(text: string) => {
+        if (!handle) throw new Error('the bench bed is stopped');
+        return (await handle.pool.query<R>(text)).rows;
+      },
       stopLoad: cleanUp,
       close: async () => {
         await cleanUp();

@@ -243,11 +243,19 @@ export async function runLiveBoardBench(): Promise<LiveBoardBenchResult> {
       return phase;
     };
 
+    const isStatementStats =
+      process.env.SWITCHBOARD_PG_STATS === '1' &&
+      (await bed.query('create extension if not exists pg_stat_statements with schema public').then(
+        () => true,
+        () => false,
+      ));
+
     say(`arrivals at ${arrivalsPerSecond}/s; warming up for ${warmUpSeconds}s`);
     server.send(`arrivals-start ${arrivalsPerSecond}`);
     await server.expectLine('arriving');
     await sleep(warmUpSeconds * 1000);
 
+    if (isStatementStats) await bed.query('select public.pg_stat_statements_reset()');
     for (let round = 0; round < rounds; round++) {
       say(`round ${round + 1}/${rounds}: ${sliceSeconds}s without supervisors`);
       await measure(totals.without);
@@ -275,6 +283,22 @@ export async function runLiveBoardBench(): Promise<LiveBoardBenchResult> {
       window = null;
       disconnectSupervisors();
       await sleep(boardIdleMs);
+    }
+
+    // SWITCHBOARD_PG_STATS=1: the local Postgres loads pg_stat_statements; the statements that took most of
+    // its time over the measured slices print (both phases: the board's own reads stand out, being absent
+    // from the slices without supervisors).
+    if (isStatementStats) {
+      const top = await bed.query<{ calls: string; total_ms: number; mean_ms: number; query: string }>(
+        `select calls::text, total_exec_time as total_ms, mean_exec_time as mean_ms, query
+         from public.pg_stat_statements order by total_exec_time desc limit 10`,
+      );
+      say('Postgres statements by total time over the slices (pg_stat_statements):');
+      for (const row of top)
+        say(
+          `  ${fmt(row.total_ms, 0)} ms in ${row.calls} calls (mean ${fmt(row.mean_ms, 2)} ms): ` +
+            row.query.replace(/\s+/g, ' ').slice(0, 160),
+        );
     }
 
     say(`profiling ${profileSeconds}s with supervisors (not measured)`);
