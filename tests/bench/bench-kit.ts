@@ -104,7 +104,8 @@ export async function timedLoop(
   };
 }
 
-const percentile = (sorted: readonly number[], q: number) =>
+/** The value at quantile `q` of `sorted` (ascending); NaN when empty. */
+export const percentile = (sorted: readonly number[], q: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
 
 /**

@@ -48,6 +48,33 @@ export function procCpuMs(pid: number | undefined, andChildrenOf = false): numbe
   return ticks * 10;
 }
 
+/**
+ * The benches' routing rules: four always-open queues fed by keyword (the arrivals' topics,
+ * live-board-server.ts), no wrap-up, offers that wait a minute. `supportChannels` adds channels to the
+ * default queue (the soak's calls reach it as voice).
+ */
+export function boardBedRules(supportChannels: readonly string[] = []): string {
+  return `
+queues:
+  - { name: billing, strategy: skills, skills: { billing: 1 }, channels: [email, chat, fax], wrapUpSeconds: 0, serviceLevelSeconds: 30 }
+  - { name: sales, strategy: least-busy, channels: [email, chat, fax], wrapUpSeconds: 0 }
+  - { name: claims, strategy: longest-idle, skills: { claims: 1 }, channels: [email, chat, fax], wrapUpSeconds: 0, serviceLevelSeconds: 60 }
+  - { name: support, strategy: round-robin, channels: [${[...supportChannels, 'email', 'chat', 'fax'].join(', ')}], wrapUpSeconds: 0 }
+rules:
+  - { name: billing, when: { keywords: invoice }, queue: billing, priority: 10 }
+  - { name: sales, when: { keywords: upgrade }, queue: sales, priority: 5 }
+  - { name: claims, when: { keywords: claim }, queue: claims, priority: 10 }
+  - { name: default, queue: support, priority: 0 }
+capacity:
+  voice: { max: 1, exclusive: true }
+  chat: { max: 20 }
+  email: { max: 20 }
+  fax: { max: 20 }
+options:
+  offerTimeoutSeconds: 60
+`;
+}
+
 export interface BoardBedOptions {
   name: string;
   /** Rule files of the bench, by name. */

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { io, type Socket } from 'socket.io-client';
 import type { SupervisorBoard, SupervisorServerEvents } from '../../src/realtime/supervisor-events.js';
 import { fmt, printTable, say, type SummaryLine } from './bench-kit.js';
-import { connected, procCpuMs, serverLogOf, startBoardBed } from './board-bed.js';
+import { boardBedRules, connected, procCpuMs, serverLogOf, startBoardBed } from './board-bed.js';
 import type { ArrivalTotals, PhaseReport, ProfileSummary } from './live-board-server.js';
 
 /*
@@ -53,26 +53,6 @@ const supervisorCount = 20;
 const boardIdleMs = 4500;
 const holdMs: [number, number] = [500, 1500];
 const freshBoardWaitMs = 20_000;
-
-const rules = `
-queues:
-  - { name: billing, strategy: skills, skills: { billing: 1 }, channels: [email, chat, fax], wrapUpSeconds: 0, serviceLevelSeconds: 30 }
-  - { name: sales, strategy: least-busy, channels: [email, chat, fax], wrapUpSeconds: 0 }
-  - { name: claims, strategy: longest-idle, skills: { claims: 1 }, channels: [email, chat, fax], wrapUpSeconds: 0, serviceLevelSeconds: 60 }
-  - { name: support, strategy: round-robin, channels: [email, chat, fax], wrapUpSeconds: 0 }
-rules:
-  - { name: billing, when: { keywords: invoice }, queue: billing, priority: 10 }
-  - { name: sales, when: { keywords: upgrade }, queue: sales, priority: 5 }
-  - { name: claims, when: { keywords: claim }, queue: claims, priority: 10 }
-  - { name: default, queue: support, priority: 0 }
-capacity:
-  voice: { max: 1, exclusive: true }
-  chat: { max: 20 }
-  email: { max: 20 }
-  fax: { max: 20 }
-options:
-  offerTimeoutSeconds: 60
-`;
 
 type SupervisorClient = Socket<SupervisorServerEvents>;
 
@@ -154,7 +134,7 @@ const emptyTotals = (): PhaseTotals => ({
 export async function runLiveBoardBench(): Promise<LiveBoardBenchResult> {
   const bed = await startBoardBed({
     name: 'live-board',
-    ruleFiles: { 'rules.yaml': rules },
+    ruleFiles: { 'rules.yaml': boardBedRules() },
     agentCount,
     agentState: isAnswering ? 'available' : 'away',
     supervisorCount,

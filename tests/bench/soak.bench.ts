@@ -3,8 +3,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { io, type Socket } from 'socket.io-client';
 import { CallSimulator, realClock } from '../../channels/phone/simulator/call-simulator.js';
-import { fmt, printTable, say, type SummaryLine } from './bench-kit.js';
-import { connected, procCpuMs, serverLogOf, startBoardBed } from './board-bed.js';
+import { fmt, percentile, printTable, say, type SummaryLine } from './bench-kit.js';
+import { boardBedRules, connected, procCpuMs, serverLogOf, startBoardBed } from './board-bed.js';
 import type { ArrivalTotals, PhaseReport } from './live-board-server.js';
 
 /*
@@ -53,25 +53,7 @@ const twilio = {
 };
 
 export const soakRuleFiles: Record<string, string> = {
-  'rules.yaml': `
-queues:
-  - { name: billing, strategy: skills, skills: { billing: 1 }, channels: [email, chat, fax], wrapUpSeconds: 0, serviceLevelSeconds: 30 }
-  - { name: sales, strategy: least-busy, channels: [email, chat, fax], wrapUpSeconds: 0 }
-  - { name: claims, strategy: longest-idle, skills: { claims: 1 }, channels: [email, chat, fax], wrapUpSeconds: 0, serviceLevelSeconds: 60 }
-  - { name: support, strategy: round-robin, channels: [voice, email, chat, fax], wrapUpSeconds: 0 }
-rules:
-  - { name: billing, when: { keywords: invoice }, queue: billing, priority: 10 }
-  - { name: sales, when: { keywords: upgrade }, queue: sales, priority: 5 }
-  - { name: claims, when: { keywords: claim }, queue: claims, priority: 10 }
-  - { name: default, queue: support, priority: 0 }
-capacity:
-  voice: { max: 1, exclusive: true }
-  chat: { max: 20 }
-  email: { max: 20 }
-  fax: { max: 20 }
-options:
-  offerTimeoutSeconds: 60
-`,
+  'rules.yaml': boardBedRules(['voice']),
   'ivr.yaml': `
 ivr:
   languages:
@@ -148,9 +130,6 @@ async function keyShapes(redis: Redis): Promise<Map<string, number>> {
   } while (cursor !== '0');
   return shapes;
 }
-
-const percentile = (sorted: readonly number[], q: number) =>
-  sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
 
 /** Paces `operation` at `perSecond`, open loop, until stopped; each run's latency goes to `into`. */
 function paced(perSecond: number, operation: (n: number) => Promise<number[]>, into: () => number[]) {
